@@ -1,0 +1,167 @@
+"""Synthetic video reviews in the Amazon customer-reviews TSV schema.
+
+Stands in for the public Amazon Digital Video reviews file (about 4 million
+reviews by 2 million customers of 160 thousand videos) so the workflow runs
+offline. Two properties matter to the workflow and are built in:
+
+* a long tail: customer activity follows a Zipf law (most customers rate one
+  or two videos, about 5% rate five or more) and video popularity a power law,
+  so the pre-processing filters remove most customers, as on the real data;
+* hidden taste structure a factorization model can learn: a rating is
+  ``clip(round(mu + b_customer + b_video + <u_customer, v_video> + noise), 1, 5)``
+  with rank-``TASTE_RANK`` factors and Gaussian noise of ``NOISE_SD``.
+
+Everything is drawn from one ``numpy.random.Generator(seed)``: the same seed
+and scale give the same bytes.
+
+Command line: ``python -m video_recommender.data.synthetic --scale 1.0 --output reviews.tsv.gz``
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from video_recommender.data.reviews import REVIEW_COLUMNS
+
+FULL_REVIEWS = 4_000_000
+FULL_CUSTOMERS = 2_000_000
+FULL_VIDEOS = 160_000
+# Ratings per customer: 1-4 with these probabilities for 93% of customers; the other 7%
+# rate 5 or more, with a power-law tail P(n) ~ n^-TAIL_EXPONENT (mean about 16).
+CUSTOMER_BODY = {1: 0.72, 2: 0.16, 3: 0.07, 4: 0.05}
+ACTIVE_SHARE = 0.07
+TAIL_EXPONENT = 2.45
+VIDEO_POWER = 1.0  # popularity of the video at rank r ~ 1/r
+DUPLICATE_SHARE = 0.01  # re-reviews: the same customer rates the same video again, later
+MAX_RATINGS_PER_CUSTOMER = 2_000
+TASTE_RANK = 8
+GLOBAL_MEAN = 4.0
+CUSTOMER_BIAS_SD = 0.45
+VIDEO_BIAS_SD = 0.45
+TASTE_SD = 0.85  # sd of <u, v>
+NOISE_SD = 0.55
+DEMO_SCALE = 0.05
+
+
+@dataclass(frozen=True)
+class SyntheticSummary:
+    seed: int
+    scale: float
+    reviews: int
+    customers: int
+    videos: int
+    taste_rank: int
+    noise_sd: float
+    oracle_rmse: float  # RMSE of clip(latent score, 1, 5): a floor no model should beat by much
+
+
+def generate_reviews(scale: float = DEMO_SCALE, seed: int = 42) -> tuple[pd.DataFrame, SyntheticSummary]:
+    """Return reviews with all 15 schema columns (strings and ints) and a summary."""
+    if not 0 < scale <= 10:
+        raise ValueError(f"scale must be in (0, 10], got {scale}")
+    rng = np.random.default_rng(seed)
+    n_customers = max(50, round(FULL_CUSTOMERS * scale))
+    n_videos = max(20, round(FULL_VIDEOS * scale))
+
+    counts = rng.choice(list(CUSTOMER_BODY), size=n_customers, p=list(CUSTOMER_BODY.values()))
+    active = rng.random(n_customers) < ACTIVE_SHARE
+    tail = np.floor(5 * rng.random(int(active.sum())) ** (-1 / (TAIL_EXPONENT - 1)))
+    counts[active] = np.minimum(tail, MAX_RATINGS_PER_CUSTOMER)
+    customer = np.repeat(np.arange(n_customers), counts)
+    n = len(customer)
+
+    popularity = np.arange(1, n_videos + 1, dtype=np.float64) ** -VIDEO_POWER
+    video_rank = rng.choice(n_videos, size=n, p=popularity / popularity.sum())
+    # Shuffle which catalogue id holds which popularity rank, so ids say nothing about popularity.
+    video = rng.permutation(n_videos)[video_rank]
+    # A customer picks distinct videos; then a few deliberate re-reviews are appended.
+    _, first = np.unique(customer.astype(np.int64) * n_videos + video, return_index=True)
+    first.sort()
+    again = rng.choice(first, size=int(DUPLICATE_SHARE * len(first)), replace=False)
+    pick = np.concatenate([first, again])
+    customer, video = customer[pick], video[pick]
+    n = len(customer)
+
+    u = rng.normal(0.0, 1.0, size=(n_customers, TASTE_RANK)).astype(np.float32)
+    v = rng.normal(0.0, 1.0, size=(n_videos, TASTE_RANK)).astype(np.float32)
+    taste_scale = TASTE_SD / np.sqrt(TASTE_RANK)
+    b_customer = rng.normal(0.0, CUSTOMER_BIAS_SD, size=n_customers)
+    b_video = rng.normal(0.0, VIDEO_BIAS_SD, size=n_videos)
+    latent = GLOBAL_MEAN + b_customer[customer] + b_video[video]
+    latent += taste_scale * np.einsum("ij,ij->i", u[customer], v[video], dtype=np.float64)
+    rating = np.clip(np.rint(latent + rng.normal(0.0, NOISE_SD, size=n)), 1, 5).astype(np.int8)
+    oracle = float(np.sqrt(np.mean((np.clip(latent, 1, 5) - rating) ** 2)))
+
+    order = rng.permutation(n)  # file order is not grouped by customer
+    customer, video, rating = customer[order], video[order], rating[order]
+    day = rng.integers(0, 5_600, size=n)  # 2000-01-01 .. 2015-05
+    dates = (np.datetime64("2000-01-01") + day.astype("timedelta64[D]")).astype(str)
+
+    customer_ids = np.char.mod("%d", 10_000_000 + customer * 7 + 3)
+    product_ids = np.char.add("B00", np.char.zfill(np.char.mod("%X", video * 13 + 5), 7))
+    helpful = rng.poisson(0.7, size=n)
+    frame = pd.DataFrame(
+        {
+            "marketplace": "US",
+            "customer_id": customer_ids,
+            "review_id": np.char.add("R", np.char.mod("%012X", rng.permutation(n) * 7919 + 104_729)),
+            "product_id": product_ids,
+            "product_parent": np.char.mod("%d", 100_000_000 + video * 31),
+            "product_title": np.char.add("Synthetic Video ", np.char.mod("%d", video)),
+            "product_category": "Digital_Video_Download",
+            "star_rating": rating,
+            "helpful_votes": helpful,
+            "total_votes": helpful + rng.poisson(0.3, size=n),
+            "vine": "N",
+            "verified_purchase": np.where(rng.random(n) < 0.8, "Y", "N"),
+            "review_headline": np.char.add(np.char.mod("%d", rating), " Stars"),
+            "review_body": "Generated review text.",
+            "review_date": dates,
+        },
+        columns=list(REVIEW_COLUMNS),
+    )
+    summary = SyntheticSummary(
+        seed=seed,
+        scale=scale,
+        reviews=n,
+        customers=int(np.count_nonzero(counts)),
+        videos=int(len(np.unique(video))),
+        taste_rank=TASTE_RANK,
+        noise_sd=NOISE_SD,
+        oracle_rmse=round(oracle, 4),
+    )
+    return frame, summary
+
+
+def reviews_to_tsv_gz(frame: pd.DataFrame, compresslevel: int = 5) -> bytes:
+    """Serialise reviews as gzip-compressed TSV with a header line (no quoting, as the real files)."""
+    text = frame.to_csv(sep="\t", index=False, header=True, quoting=3, lineterminator="\n")
+    return gzip.compress(text.encode("utf-8"), compresslevel=compresslevel, mtime=0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write synthetic reviews in the Amazon customer-reviews TSV schema.")
+    parser.add_argument("--scale", type=float, default=DEMO_SCALE, help="1.0 = the original sample's size (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--output", type=Path, required=True, help="file to write (.tsv.gz)")
+    args = parser.parse_args(argv)
+    frame, summary = generate_reviews(args.scale, args.seed)
+    data = reviews_to_tsv_gz(frame)
+    tmp = args.output.with_name(f".{args.output.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(data)
+    tmp.replace(args.output)
+    print(json.dumps(asdict(summary)))
+    print(f"wrote {args.output} ({len(data) / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
