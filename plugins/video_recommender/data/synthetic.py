@@ -42,12 +42,12 @@ TAIL_EXPONENT = 2.45
 VIDEO_POWER = 1.0  # popularity of the video at rank r ~ 1/r
 DUPLICATE_SHARE = 0.01  # re-reviews: the same customer rates the same video again, later
 MAX_RATINGS_PER_CUSTOMER = 2_000
-TASTE_RANK = 8
-GLOBAL_MEAN = 4.0
-CUSTOMER_BIAS_SD = 0.45
-VIDEO_BIAS_SD = 0.45
-TASTE_SD = 0.85  # sd of <u, v>
-NOISE_SD = 0.55
+TASTE_RANK = 4
+GLOBAL_MEAN = 3.7
+CUSTOMER_BIAS_SD = 0.7
+VIDEO_BIAS_SD = 0.5
+TASTE_SD = 0.9  # sd of <u, v>
+NOISE_SD = 0.4
 DEMO_SCALE = 0.05
 
 

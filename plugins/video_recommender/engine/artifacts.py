@@ -1,0 +1,190 @@
+"""FM model artifacts in SageMaker's layout.
+
+``model.tar.gz`` holds one member, ``model_algo-1``: a zip archive with
+``symbol.json`` (the MXNet symbol graph) and ``params`` (MXNet's NDArray-list file)
+holding ``w0_weight`` (1,), ``w1_weight`` (feature_dim, 1) and ``v``
+(feature_dim, num_factors). Names carry MXNet's ``arg:`` prefix, so the documented
+recipe (``mx.module.Module.load``) finds them; the reader accepts names with or
+without it.
+
+NDArray-list file (MXNet ``NDArray::Save``, little-endian)::
+
+    uint64 0x112 | uint64 0 | uint64 count | count x NDArray | uint64 count | count x (uint64 len, name)
+    NDArray = uint32 0xF993FAC9 | int32 storage (0 = dense) | uint32 ndim | int64 dims[ndim]
+              | int32 dev_type (1 = cpu) | int32 dev_id | int32 dtype (0 = float32) | data
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import tarfile
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+
+LIST_MAGIC = 0x112
+NDARRAY_V2_MAGIC = 0xF993FAC9
+_FLOAT32 = 0
+MEMBER = "model_algo-1"
+# Fixed timestamp so identical parameters give identical bytes.
+_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+
+
+class ModelArtifactError(ValueError):
+    """The file is not an FM model artifact."""
+
+
+@dataclass
+class FMModel:
+    w0: np.ndarray  # (1,) float32
+    w: np.ndarray  # (feature_dim,) float32
+    v: np.ndarray  # (feature_dim, num_factors) float32
+    predictor_type: str = "regressor"
+
+    @property
+    def feature_dim(self) -> int:
+        return int(self.v.shape[0])
+
+    @property
+    def num_factors(self) -> int:
+        return int(self.v.shape[1])
+
+
+def save_ndarray_list(arrays: dict[str, np.ndarray]) -> bytes:
+    out = io.BytesIO()
+    out.write(struct.pack("<QQQ", LIST_MAGIC, 0, len(arrays)))
+    for arr in arrays.values():
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        out.write(struct.pack("<IiI", NDARRAY_V2_MAGIC, 0, arr.ndim))
+        out.write(struct.pack(f"<{arr.ndim}q", *arr.shape))
+        out.write(struct.pack("<iii", 1, 0, _FLOAT32))
+        out.write(arr.astype("<f4").tobytes())
+    out.write(struct.pack("<Q", len(arrays)))
+    for name in arrays:
+        raw = name.encode()
+        out.write(struct.pack("<Q", len(raw)) + raw)
+    return out.getvalue()
+
+
+def load_ndarray_list(data: bytes, source: str = "params") -> dict[str, np.ndarray]:
+    def take(fmt: str) -> tuple:
+        nonlocal pos
+        size = struct.calcsize(fmt)
+        if pos + size > len(data):
+            raise ModelArtifactError(f"{source}: truncated at byte {pos}")
+        values = struct.unpack_from(fmt, data, pos)
+        pos += size
+        return values
+
+    pos = 0
+    magic, _reserved, count = take("<QQQ")
+    if magic != LIST_MAGIC:
+        raise ModelArtifactError(f"{source}: not an MXNet NDArray list (magic {magic:#x}, expected {LIST_MAGIC:#x})")
+    arrays = []
+    for _ in range(count):
+        nd_magic, stype, ndim = take("<IiI")
+        if nd_magic != NDARRAY_V2_MAGIC or stype != 0:
+            raise ModelArtifactError(f"{source}: unsupported NDArray (magic {nd_magic:#x}, storage {stype})")
+        shape = take(f"<{ndim}q")
+        _dev_type, _dev_id, dtype = take("<iii")
+        if dtype != _FLOAT32:
+            raise ModelArtifactError(f"{source}: unsupported NDArray dtype flag {dtype} (float32 = 0)")
+        n = int(np.prod(shape)) if ndim else 0
+        if pos + 4 * n > len(data):
+            raise ModelArtifactError(f"{source}: truncated array data at byte {pos}")
+        arrays.append(np.frombuffer(data, dtype="<f4", count=n, offset=pos).reshape(shape).astype(np.float32))
+        pos += 4 * n
+    (n_names,) = take("<Q")
+    names = []
+    for _ in range(n_names):
+        (length,) = take("<Q")
+        names.append(data[pos : pos + length].decode())
+        pos += length
+    if len(names) != len(arrays):
+        raise ModelArtifactError(f"{source}: {len(arrays)} arrays but {len(names)} names")
+    return dict(zip(names, arrays, strict=True))
+
+
+def _symbol_json(predictor_type: str) -> str:
+    """MXNet symbol graph of the FM network: data . w1 + w0 + 1/2 sum((data . v)^2 - data^2 . v^2)."""
+    nodes: list[dict] = []
+
+    def node(op: str, name: str, inputs: tuple[int, ...] = (), attrs: dict | None = None) -> int:
+        nodes.append({"op": op, "name": name, "inputs": [[i, 0, 0] for i in inputs], **({"attrs": attrs} if attrs else {})})
+        return len(nodes) - 1
+
+    data = node("null", "data", attrs={"__storage_type__": "2"})
+    w1 = node("null", "w1_weight")
+    w0 = node("null", "w0_weight")
+    v = node("null", "v")
+    linear = node("dot", "dot0", (data, w1))
+    linear = node("broadcast_add", "broadcast_plus0", (linear, w0))
+    xv = node("dot", "dot1", (data, v))
+    xv2 = node("square", "square0", (xv,))
+    x2 = node("square", "square1", (data,))
+    v2 = node("square", "square2", (v,))
+    x2v2 = node("dot", "dot2", (x2, v2))
+    diff = node("elemwise_sub", "minus0", (xv2, x2v2))
+    pair = node("sum", "sum0", (diff,), {"axis": "1", "keepdims": "True"})
+    half = node("_mul_scalar", "mulscalar0", (pair,), {"scalar": "0.5"})
+    score = node("elemwise_add", "plus0", (linear, half))
+    label = node("null", "out_label")
+    out_op = "LogisticRegressionOutput" if predictor_type == "binary_classifier" else "LinearRegressionOutput"
+    out = node(out_op, "out", (score, label))
+    arg_nodes = [i for i, n in enumerate(nodes) if n["op"] == "null"]
+    return json.dumps(
+        {
+            "nodes": nodes,
+            "arg_nodes": arg_nodes,
+            "node_row_ptr": list(range(len(nodes) + 1)),
+            "heads": [[out, 0, 0]],
+            "attrs": {"mxnet_version": ["int", 10901], "fm_predictor_type": ["str", predictor_type]},
+        },
+        indent=2,
+    )
+
+
+def write_model_tar_gz(model: FMModel) -> bytes:
+    """Serialise ``model`` as SageMaker FM's ``model.tar.gz`` (deterministic bytes)."""
+    params = save_ndarray_list(
+        {"arg:w0_weight": model.w0.reshape(1), "arg:w1_weight": model.w.reshape(-1, 1), "arg:v": model.v}
+    )
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, payload in (("symbol.json", _symbol_json(model.predictor_type).encode()), ("params", params)):
+            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, payload)
+    member = inner.getvalue()
+    outer = io.BytesIO()
+    with tarfile.open(fileobj=outer, mode="w:gz", format=tarfile.GNU_FORMAT) as tar:
+        info = tarfile.TarInfo(MEMBER)
+        info.size, info.mtime, info.mode = len(member), 0, 0o644
+        tar.addfile(info, io.BytesIO(member))
+    return outer.getvalue()
+
+
+def read_model_tar_gz(data: bytes, source: str = "model.tar.gz") -> FMModel:
+    """Read an FM ``model.tar.gz`` written by SageMaker or by ``write_model_tar_gz``."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            member = tar.extractfile(MEMBER)
+            if member is None:
+                raise ModelArtifactError(f"{source}: no {MEMBER} member")
+            inner = member.read()
+        with zipfile.ZipFile(io.BytesIO(inner)) as zf:
+            params = zf.read("params")
+            symbol = json.loads(zf.read("symbol.json"))
+    except (tarfile.TarError, zipfile.BadZipFile, KeyError, OSError) as exc:
+        raise ModelArtifactError(f"{source}: not an FM model archive ({exc})") from exc
+    arrays = {k.split(":", 1)[-1]: a for k, a in load_ndarray_list(params, f"{source}/{MEMBER}/params").items()}
+    try:
+        w0, w1, v = arrays["w0_weight"], arrays["w1_weight"], arrays["v"]
+    except KeyError as exc:
+        raise ModelArtifactError(f"{source}: params lack {exc.args[0]}") from None
+    heads = {n.get("op") for n in symbol.get("nodes", [])}
+    predictor = "binary_classifier" if "LogisticRegressionOutput" in heads else "regressor"
+    return FMModel(w0.reshape(1).copy(), w1.reshape(-1).copy(), np.ascontiguousarray(v), predictor)

@@ -1,0 +1,258 @@
+"""CreateTrainingJob semantics for the local FM engine.
+
+``run_training_job(request, resolve)`` takes the very request dict that
+``SageMakerTrainingOperator`` would send to AWS, trains on the ``train`` channel,
+scores the optional ``test`` channel, prints FM's ``#quality_metric:`` lines, writes
+``<S3OutputPath>/<TrainingJobName>/output/model.tar.gz`` and returns a
+DescribeTrainingJob-shaped dict (``TrainingJobStatus`` ``Completed`` or ``Failed``
+with a ``FailureReason``), as the SageMaker API would.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from video_recommender.data.recordio import RecordIOError, SparseRows, read_sparse
+from video_recommender.engine.artifacts import FMModel, write_model_tar_gz
+from video_recommender.engine.hyperparameters import HyperParameterError, parse_hyperparameters
+from video_recommender.storage import Resolver, list_files, write_atomically
+
+log = logging.getLogger(__name__)
+HOST = "algo-1"
+RECORDIO = "application/x-recordio-protobuf"
+CHANNELS = ("train", "test")
+INIT_SEED = 20170  # FM exposes no seed; a fixed one makes runs comparable
+
+
+class JobFailed(Exception):
+    """Raised inside the engine; its message becomes the job's FailureReason."""
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def read_channel(channel: dict, resolve: Resolver) -> tuple[SparseRows, np.ndarray]:
+    """Read every RecordIO object under a channel's S3Uri into one CSR matrix and labels."""
+    name = channel.get("ChannelName", "?")
+    source = channel.get("DataSource", {}).get("S3DataSource", {})
+    uri = source.get("S3Uri")
+    if not uri:
+        raise JobFailed(f"ClientError: channel '{name}' has no DataSource.S3DataSource.S3Uri")
+    content_type = channel.get("ContentType", RECORDIO)
+    if content_type != RECORDIO:
+        raise JobFailed(f"ClientError: channel '{name}' ContentType {content_type!r} is not supported; FM reads {RECORDIO}")
+    files = _channel_files(source, resolve)
+    if not files:
+        raise JobFailed(f"ClientError: channel '{name}': no data found under {uri}")
+    parts, labels = [], []
+    for f in files:
+        try:
+            rows, y = read_sparse(f.read_bytes(), source=str(f))
+        except RecordIOError as exc:
+            raise JobFailed(f"ClientError: channel '{name}': {exc}") from exc
+        if y is None or np.isnan(y).any():
+            raise JobFailed(f"ClientError: channel '{name}': {f} has records without a label")
+        parts.append(rows)
+        labels.append(y)
+    return _concat(parts), np.concatenate(labels).astype(np.float32)
+
+
+def _channel_files(source: dict, resolve: Resolver) -> list:
+    uri, kind = source["S3Uri"], source.get("S3DataType", "S3Prefix")
+    if kind == "S3Prefix":
+        return list_files(resolve(uri))
+    if kind == "ManifestFile":
+        import json
+
+        manifest = json.loads(resolve(uri).read_text())
+        prefix = manifest[0]["prefix"].rstrip("/") + "/"
+        return [resolve(prefix + key) for key in manifest[1:]]
+    raise JobFailed(f"ClientError: S3DataType {kind!r} is not supported (use S3Prefix or ManifestFile)")
+
+
+def _concat(parts: list[SparseRows]) -> SparseRows:
+    offsets = np.cumsum([0] + [p.indptr[-1] for p in parts])
+    indptr = np.concatenate([parts[0].indptr[:1]] + [p.indptr[1:] + off for p, off in zip(parts, offsets, strict=False)])
+    return SparseRows(
+        indptr.astype(np.int64),
+        np.concatenate([p.indices for p in parts]).astype(np.int32),
+        np.concatenate([p.values for p in parts]).astype(np.float32),
+        max(p.n_cols for p in parts),
+    )
+
+
+def _init(rng: np.random.Generator, hp: dict, group: str, shape: tuple[int, ...]) -> np.ndarray:
+    method = hp[f"{group}_init_method"]
+    if method == "normal":
+        arr = rng.normal(0.0, hp[f"{group}_init_sigma"], size=shape)
+    elif method == "uniform":
+        scale = hp[f"{group}_init_scale"]
+        arr = rng.uniform(-scale, scale, size=shape)
+    else:
+        arr = np.full(shape, hp[f"{group}_init_value"])
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def _check_features(rows: SparseRows, feature_dim: int, channel: str) -> None:
+    if rows.n_cols != feature_dim or (len(rows.indices) and int(rows.indices.max()) >= feature_dim):
+        raise JobFailed(
+            f"ClientError: channel '{channel}' has feature dimension {rows.n_cols} but hyperparameter "
+            f"'feature_dim' is {feature_dim}; they must be equal"
+        )
+
+
+def regression_metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    return {"rmse": float(np.sqrt(np.mean((pred.astype(np.float64) - y) ** 2)))}
+
+
+def classification_metrics(prob: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    p = np.clip(prob.astype(np.float64), 1e-12, 1 - 1e-12)
+    label = (prob >= 0.5).astype(np.float64)
+    tp = float(np.sum((label == 1) & (y == 1)))
+    precision = tp / max(float(label.sum()), 1.0)
+    recall = tp / max(float(y.sum()), 1.0)
+    return {
+        "binary_classification_accuracy": float(np.mean(label == y)),
+        "binary_classification_cross_entropy": float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))),
+        "binary_f_1.000": 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall),
+    }
+
+
+_METRIC_KIND = {"rmse": "<loss>", "binary_classification_cross_entropy": "<loss>"}
+
+
+def metric_line(scope: str, name: str, value: float, epoch: int | None = None) -> str:
+    """A ``#quality_metric:`` line in FM's format (matches the official MetricDefinitions)."""
+    where = f"host={HOST}, " + (f"epoch={epoch}, " if epoch is not None else "")
+    return f"#quality_metric: {where}{scope} {name} {_METRIC_KIND.get(name, '<score>')}={value}"
+
+
+def train_model(
+    train: SparseRows, y: np.ndarray, hp: dict[str, Any], emit: Callable[[str], None] = print
+) -> tuple[FMModel, list[float]]:
+    """Train an FM on CSR rows; returns the model and the train loss per epoch (RMSE or log loss)."""
+    from video_recommender.engine import fm  # numba: imported when a job runs, never at DAG parse
+
+    classifier = hp["predictor_type"] == "binary_classifier"
+    if classifier and not np.isin(y, (0.0, 1.0)).all():
+        raise JobFailed("ClientError: binary_classifier needs labels 0 or 1 in the 'train' channel")
+    rng = np.random.default_rng(INIT_SEED)
+    d, k = hp["feature_dim"], hp["num_factors"]
+    model = FMModel(
+        _init(rng, hp, "bias", (1,)),
+        _init(rng, hp, "linear", (d,)),
+        _init(rng, hp, "factors", (d, k)),
+        hp["predictor_type"],
+    )
+    batch = hp["mini_batch_size"]
+    rescale = hp["rescale_grad"] if hp["rescale_grad"] is not None else 1.0 / batch
+    clip = hp["clip_gradient"] if hp["clip_gradient"] is not None else 0.0
+    n = train.n_rows
+    bounds = np.append(np.arange(0, n, batch), n).astype(np.int64)
+    indptr, indices, values = train.indptr.astype(np.int64), train.indices.astype(np.int32), train.values.astype(np.float32)
+    losses = []
+    for epoch in range(hp["epochs"]):
+        order = rng.permutation(n).astype(np.int64)
+        start = time.perf_counter()
+        total = fm.train_epoch(
+            indptr, indices, values, y, order, bounds, model.w0, model.w, model.v,
+            hp["bias_lr"], hp["linear_lr"], hp["factors_lr"], hp["bias_wd"], hp["linear_wd"], hp["factors_wd"],
+            rescale, clip, classifier,
+        )
+        seconds = max(time.perf_counter() - start, 1e-9)
+        if not np.isfinite(total):
+            raise JobFailed(f"AlgorithmError: training diverged in epoch {epoch} (loss is not finite); lower the learning rates")
+        loss = total / n if classifier else float(np.sqrt(total / n))
+        losses.append(loss)
+        name = "binary_classification_cross_entropy" if classifier else "rmse"
+        emit(metric_line("train", name, loss, epoch=epoch))
+        emit(f"#throughput_metric: host={HOST}, train throughput={n / seconds:.1f} records/second")
+    return model, losses
+
+
+def score(model: FMModel, rows: SparseRows) -> np.ndarray:
+    from video_recommender.engine import fm
+
+    return fm.predict(
+        rows.indptr.astype(np.int64), rows.indices.astype(np.int32), rows.values.astype(np.float32),
+        model.w0, model.w, model.v, model.predictor_type == "binary_classifier",
+    )
+
+
+def run_training_job(request: dict, resolve: Resolver, emit: Callable[[str], None] = print) -> dict:
+    """Run a CreateTrainingJob request locally; return the DescribeTrainingJob response."""
+    name = request.get("TrainingJobName", "")
+    created = _now()
+    describe: dict[str, Any] = {
+        "TrainingJobName": name,
+        "TrainingJobArn": f"arn:aws:sagemaker:local:000000000000:training-job/{name.lower()}",
+        "HyperParameters": dict(request.get("HyperParameters", {})),
+        "AlgorithmSpecification": request.get("AlgorithmSpecification", {}),
+        "RoleArn": request.get("RoleArn", ""),
+        "InputDataConfig": request.get("InputDataConfig", []),
+        "OutputDataConfig": request.get("OutputDataConfig", {}),
+        "ResourceConfig": request.get("ResourceConfig", {}),
+        "StoppingCondition": request.get("StoppingCondition", {}),
+        "CreationTime": created,
+        "TrainingStartTime": created,
+    }
+    try:
+        if not name:
+            raise JobFailed("ValidationException: TrainingJobName is required")
+        hp = parse_hyperparameters(describe["HyperParameters"])
+        channels = {c.get("ChannelName"): c for c in describe["InputDataConfig"]}
+        unknown = sorted(set(channels) - set(CHANNELS))
+        if unknown or "train" not in channels:
+            raise JobFailed(
+                f"ClientError: FM takes channels 'train' (required) and 'test' (optional); got {sorted(channels)}"
+            )
+        output = describe["OutputDataConfig"].get("S3OutputPath")
+        if not output:
+            raise JobFailed("ValidationException: OutputDataConfig.S3OutputPath is required")
+        train, y = read_channel(channels["train"], resolve)
+        _check_features(train, hp["feature_dim"], "train")
+        emit(f"[{name}] train channel: {train.n_rows} records, feature_dim {hp['feature_dim']}, num_factors {hp['num_factors']}")
+        model, _ = train_model(train, y, hp, emit)
+        final: dict[str, float] = {}
+        if "test" in channels:
+            test, y_test = read_channel(channels["test"], resolve)
+            _check_features(test, hp["feature_dim"], "test")
+            pred = score(model, test)
+            if model.predictor_type == "binary_classifier":
+                final = classification_metrics(pred, y_test)
+            else:
+                final = regression_metrics(pred, y_test)
+            for metric, value in final.items():
+                emit(metric_line("test", metric, value))
+            emit(f"#test_score ({HOST}) : {next(iter(final.items()))}")
+        artifact = resolve(output.rstrip("/") + f"/{name}/output/model.tar.gz")
+        write_atomically(artifact, write_model_tar_gz(model))
+    except (JobFailed, HyperParameterError) as exc:
+        emit(f"[{name}] failed: {exc}")
+        end = _now()
+        describe.update(
+            TrainingJobStatus="Failed", SecondaryStatus="Failed", FailureReason=str(exc),
+            TrainingEndTime=end, LastModifiedTime=end,
+        )
+        return describe
+    end = _now()
+    describe.update(
+        TrainingJobStatus="Completed",
+        SecondaryStatus="Completed",
+        ModelArtifacts={"S3ModelArtifacts": str(artifact)},
+        TrainingEndTime=end,
+        LastModifiedTime=end,
+        TrainingTimeInSeconds=int((end - created).total_seconds()),
+        FinalMetricDataList=[
+            {"MetricName": f"test:{'binary_f_beta' if m == 'binary_f_1.000' else m}", "Value": v, "Timestamp": end}
+            for m, v in final.items()
+        ],
+    )
+    return describe

@@ -1,0 +1,115 @@
+"""CreateTransformJob semantics for the local FM engine (batch transform).
+
+Takes the same ``{"Model": CreateModel request, "Transform": CreateTransformJob request}``
+pair that ``SageMakerTransformOperator`` takes. Each input object under the
+input prefix is scored record by record (``SplitType=RecordIO``) and written to
+``<S3OutputPath>/<input object name>.out``: with ``Accept=application/jsonlines``
+and ``AssembleWith=Line`` one ``{"score": ...}`` line per record (plus
+``"predicted_label"`` for the classifier) in input order; with
+``application/json`` one ``{"predictions": [...]}`` document.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from video_recommender.data.recordio import RecordIOError, read_sparse
+from video_recommender.engine.artifacts import ModelArtifactError, read_model_tar_gz
+from video_recommender.engine.training import RECORDIO, JobFailed, score
+from video_recommender.storage import Resolver, list_files, relative_name, write_atomically
+
+ACCEPTS = ("application/jsonlines", "application/json")
+
+
+def format_predictions(pred: np.ndarray, classifier: bool, accept: str) -> bytes:
+    """Serialise scores as FM's batch transform does."""
+    scores = np.char.mod("%.8g", pred.astype(np.float64))
+    if classifier:
+        labels = (pred >= 0.5).astype(np.int64).astype(str)
+        items = np.char.add(np.char.add(np.char.add('{"score": ', scores), ', "predicted_label": '), np.char.add(labels, "}"))
+    else:
+        items = np.char.add(np.char.add('{"score": ', scores), "}")
+    if accept == "application/json":
+        return ('{"predictions": [' + ", ".join(items.tolist()) + "]}").encode()
+    return ("\n".join(items.tolist()) + ("\n" if len(items) else "")).encode()
+
+
+def run_transform_job(config: dict, resolve: Resolver, emit: Callable[[str], None] = print) -> dict:
+    """Run a batch transform locally; return ``{"Model": ..., "Transform": <DescribeTransformJob>}``."""
+    model_request, request = config.get("Model", {}), config.get("Transform", config)
+    name = request.get("TransformJobName", "")
+    created = dt.datetime.now(dt.timezone.utc)
+    describe: dict[str, Any] = {
+        "TransformJobName": name,
+        "TransformJobArn": f"arn:aws:sagemaker:local:000000000000:transform-job/{name.lower()}",
+        "ModelName": request.get("ModelName", ""),
+        "TransformInput": request.get("TransformInput", {}),
+        "TransformOutput": request.get("TransformOutput", {}),
+        "TransformResources": request.get("TransformResources", {}),
+        "BatchStrategy": request.get("BatchStrategy"),
+        "CreationTime": created,
+        "TransformStartTime": created,
+    }
+    try:
+        model_url = model_request.get("PrimaryContainer", {}).get("ModelDataUrl")
+        if not model_url:
+            raise JobFailed("ClientError: the Model request has no PrimaryContainer.ModelDataUrl")
+        try:
+            model = read_model_tar_gz(resolve(model_url).read_bytes(), source=model_url)
+        except (ModelArtifactError, FileNotFoundError) as exc:
+            raise JobFailed(f"ClientError: cannot load the model from {model_url}: {exc}") from exc
+        t_in, t_out = describe["TransformInput"], describe["TransformOutput"]
+        if t_in.get("ContentType", RECORDIO) != RECORDIO:
+            raise JobFailed(f"ClientError: ContentType {t_in.get('ContentType')!r} is not supported; use {RECORDIO}")
+        if t_in.get("SplitType", "None") != "RecordIO":
+            raise JobFailed("ClientError: SplitType must be 'RecordIO' for RecordIO-protobuf input")
+        accept = t_out.get("Accept", "application/jsonlines")
+        if accept not in ACCEPTS:
+            raise JobFailed(f"ClientError: Accept {accept!r} is not supported; use one of {', '.join(ACCEPTS)}")
+        source = t_in.get("DataSource", {}).get("S3DataSource", {})
+        prefix = resolve(source.get("S3Uri", ""))
+        files = list_files(prefix)
+        if not files:
+            raise JobFailed(f"ClientError: no input objects under {source.get('S3Uri')}")
+        out_root = t_out["S3OutputPath"].rstrip("/")
+        classifier = model.predictor_type == "binary_classifier"
+        records = 0
+        for f in files:
+            try:
+                rows, _ = read_sparse(f.read_bytes(), source=str(f))
+            except RecordIOError as exc:
+                raise JobFailed(f"ClientError: {exc}") from exc
+            if rows.n_rows and (rows.n_cols > model.feature_dim or int(rows.indices.max()) >= model.feature_dim):
+                raise JobFailed(f"ClientError: {f} has feature dimension {rows.n_cols}; the model expects {model.feature_dim}")
+            pred = score(model, rows) if rows.n_rows else np.zeros(0, np.float32)
+            write_atomically(resolve(f"{out_root}/{relative_name(f, prefix)}.out"), format_predictions(pred, classifier, accept))
+            records += rows.n_rows
+        emit(f"[{name}] scored {records} records from {len(files)} object(s) into {out_root}")
+    except JobFailed as exc:
+        end = dt.datetime.now(dt.timezone.utc)
+        describe.update(TransformJobStatus="Failed", FailureReason=str(exc), TransformEndTime=end)
+        return {"Model": {"ModelName": model_request.get("ModelName")}, "Transform": describe}
+    end = dt.datetime.now(dt.timezone.utc)
+    describe.update(TransformJobStatus="Completed", TransformEndTime=end)
+    model_describe = {
+        "ModelName": model_request.get("ModelName"),
+        "PrimaryContainer": model_request.get("PrimaryContainer"),
+        "ExecutionRoleArn": model_request.get("ExecutionRoleArn"),
+    }
+    return {"Model": model_describe, "Transform": describe}
+
+
+def read_predictions(data: bytes, source: str) -> np.ndarray:
+    """Parse a ``.out`` file (JSON Lines or JSON) back into scores."""
+    text = data.decode()
+    try:
+        if text.lstrip().startswith('{"predictions"'):
+            return np.asarray([p["score"] for p in json.loads(text)["predictions"]], dtype=np.float64)
+        return np.asarray([json.loads(line)["score"] for line in text.splitlines() if line.strip()], dtype=np.float64)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{source}: not FM batch-transform output ({exc})") from exc

@@ -1,0 +1,112 @@
+"""Pure functions that build the boto3 request dicts for SageMaker FM jobs.
+
+This is the seam between backends: ``SageMakerTrainingOperator`` and the local
+engine's operator receive the very same dicts. Nothing here calls AWS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from video_recommender.settings import Settings
+
+RECORDIO = "application/x-recordio-protobuf"
+# factorization-machines:1 registry accounts (SageMaker SDK image_uri_config);
+# region coverage is extended in the SageMaker-backend work.
+FM_IMAGE_ACCOUNTS = {
+    "us-east-1": "382416733822",
+    "us-east-2": "404615174143",
+    "us-west-2": "174872318107",
+    "eu-west-1": "438346466558",
+}
+MAX_JOB_NAME = 63
+
+
+def fm_image_uri(region: str) -> str:
+    try:
+        account = FM_IMAGE_ACCOUNTS[region]
+    except KeyError:
+        raise ValueError(f"no factorization-machines image known for region {region!r}; known: {sorted(FM_IMAGE_ACCOUNTS)}") from None
+    return f"{account}.dkr.ecr.{region}.amazonaws.com/factorization-machines:1"
+
+
+def job_name(prefix: str, kind: str, run_id: str, try_number: int) -> str:
+    """A SageMaker job name unique per DAG run and try: ``<prefix>-<kind>-<hash of run>-t<try>``.
+
+    At most 63 characters of ``[a-zA-Z0-9-]``, as SageMaker requires.
+    """
+    digest = hashlib.sha256(run_id.encode()).hexdigest()[:10]
+    stem = re.sub(r"[^a-zA-Z0-9-]+", "-", f"{prefix}-{kind}").strip("-")
+    suffix = f"-{digest}-t{try_number}"
+    return stem[: MAX_JOB_NAME - len(suffix)].rstrip("-") + suffix
+
+
+def _channel(name: str, uri: str) -> dict:
+    return {
+        "ChannelName": name,
+        "ContentType": RECORDIO,
+        "DataSource": {
+            "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "ShardedByS3Key"}
+        },
+    }
+
+
+def _tags(settings: Settings, run_id: str) -> list[dict]:
+    return [
+        {"Key": "project", "Value": settings.job_name_prefix},
+        {"Key": "airflow-run-id", "Value": run_id[:256]},
+    ]
+
+
+def training_request(
+    settings: Settings,
+    name: str,
+    train_uri: str,
+    test_uri: str,
+    output_uri: str,
+    feature_dim: int,
+    run_id: str,
+    hyperparameters: dict[str, str] | None = None,
+) -> dict:
+    """CreateTrainingJob for FM on RecordIO channels ``train`` and ``test``."""
+    hp = {**settings.hyperparameters, **(hyperparameters or {}), "feature_dim": str(feature_dim)}
+    return {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": fm_image_uri(settings.region), "TrainingInputMode": "File"},
+        "RoleArn": settings.sagemaker_role_arn,
+        "HyperParameters": {k: str(v) for k, v in hp.items()},
+        "InputDataConfig": [_channel("train", train_uri), _channel("test", test_uri)],
+        "OutputDataConfig": {"S3OutputPath": output_uri},
+        "ResourceConfig": {"InstanceCount": 1, "InstanceType": settings.training_instance_type, "VolumeSizeInGB": 30},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 86400},
+        "Tags": _tags(settings, run_id),
+    }
+
+
+def model_request(settings: Settings, name: str, model_data_url: str) -> dict:
+    """CreateModel for an FM artifact."""
+    return {
+        "ModelName": name,
+        "PrimaryContainer": {"Image": fm_image_uri(settings.region), "ModelDataUrl": model_data_url},
+        "ExecutionRoleArn": settings.sagemaker_role_arn,
+    }
+
+
+def transform_request(settings: Settings, name: str, model_name: str, input_uri: str, output_uri: str, run_id: str) -> dict:
+    """CreateTransformJob: RecordIO in, one JSON line per record out, per input object."""
+    return {
+        "TransformJobName": name,
+        "ModelName": model_name,
+        "BatchStrategy": "MultiRecord",
+        "MaxPayloadInMB": 6,
+        "TransformInput": {
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": input_uri}},
+            "ContentType": RECORDIO,
+            "SplitType": "RecordIO",
+            "CompressionType": "None",
+        },
+        "TransformOutput": {"S3OutputPath": output_uri, "Accept": "application/jsonlines", "AssembleWith": "Line"},
+        "TransformResources": {"InstanceType": settings.transform_instance_type, "InstanceCount": 1},
+        "Tags": _tags(settings, run_id),
+    }

@@ -1,0 +1,96 @@
+"""One typed settings object for the workflow, read from the environment.
+
+Everything that differs between a laptop and MWAA lives here: where data goes
+(``RECOMMENDER_STORAGE_ROOT``: ``file://`` locally, ``s3://bucket/prefix`` on
+MWAA), which backend executes the SageMaker requests, the role and instance
+types. Reading it costs nothing (no network, no AWS), so the DAG may do so at
+parse time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BACKENDS = ("local", "sagemaker")
+
+# Our defaults, chosen on validation RMSE of the demo data (see README, "Hyper-parameters").
+# Learning rates are per mini-batch (rescale_grad = 1/mini_batch_size, as in MXNet), so
+# factors_lr=8 with mini_batch_size=200 is a step of 0.04 per sample. SageMaker's own
+# defaults (epochs=1, factors_lr=0.0001) barely move a model off its initialisation.
+DEFAULT_HYPERPARAMETERS: dict[str, str] = {
+    "predictor_type": "regressor",
+    "num_factors": "64",
+    "epochs": "20",
+    "mini_batch_size": "200",
+    "bias_lr": "0.1",
+    "linear_lr": "4",
+    "factors_lr": "8",
+    "bias_wd": "0.01",
+    "linear_wd": "0.0005",
+    "factors_wd": "0.00025",
+    "factors_init_sigma": "0.01",
+}
+
+
+class SettingsError(ValueError):
+    """A setting has a value the workflow cannot use."""
+
+
+def _flag(value: str | None, name: str, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={value!r}: expected true or false")
+
+
+def default_storage_root(environ: Mapping[str, str]) -> str:
+    home = environ.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
+    return Path(home, "recommender-data").resolve().as_uri()
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage_root: str
+    backend: str = "local"
+    run_hyperparameter_opt: bool = False
+    aws_conn_id: str | None = None
+    region: str = "us-east-1"
+    sagemaker_role_arn: str = ""
+    job_name_prefix: str = "video-recsys"
+    training_instance_type: str = "ml.c5.4xlarge"
+    transform_instance_type: str = "ml.c5.xlarge"
+    synthetic_scale: float = 0.05
+    seed: int = 42
+    hyperparameters: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HYPERPARAMETERS))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        backend = env.get("RECOMMENDER_BACKEND", "local").strip().lower()
+        if backend not in BACKENDS:
+            raise SettingsError(f"RECOMMENDER_BACKEND={backend!r}: expected one of {', '.join(BACKENDS)}")
+        root = env.get("RECOMMENDER_STORAGE_ROOT") or default_storage_root(env)
+        if "://" not in root:  # a plain folder
+            root = Path(root).resolve().as_uri()
+        try:
+            scale = float(env.get("RECOMMENDER_SYNTHETIC_SCALE", "0.05"))
+            seed = int(env.get("RECOMMENDER_SEED", "42"))
+        except ValueError as exc:
+            raise SettingsError(f"RECOMMENDER_SYNTHETIC_SCALE / RECOMMENDER_SEED: {exc}") from None
+        return cls(
+            storage_root=root.rstrip("/"),
+            backend=backend,
+            run_hyperparameter_opt=_flag(env.get("RECOMMENDER_RUN_HPO"), "RECOMMENDER_RUN_HPO", False),
+            aws_conn_id=env.get("RECOMMENDER_AWS_CONN_ID") or None,
+            region=env.get("RECOMMENDER_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
+            sagemaker_role_arn=env.get("RECOMMENDER_SAGEMAKER_ROLE_ARN", ""),
+            synthetic_scale=scale,
+            seed=seed,
+        )

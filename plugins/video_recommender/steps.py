@@ -1,0 +1,159 @@
+"""The workflow's data steps as plain functions over path objects (no Airflow import).
+
+Each step reads what the previous one wrote under the run folder and returns a
+small JSON-able summary (the task's XCom). Layout of one run::
+
+    <storage root>/runs/<run key>/
+      input/reviews.tsv.gz            generated when no input_uri is given
+      preprocessed/{train,validate,test}.parquet, customers.parquet, videos.parquet, summary.json
+      recordio/train/train.protobuf   recordio/validate/validate.protobuf
+      recordio/test/test_00000.protobuf ...  (10,000 records per file)
+      models/<training job>/output/model.tar.gz
+      transform/test_00000.protobuf.out ...
+      metrics.json
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from video_recommender.data import synthetic
+from video_recommender.data.preprocess import preprocess
+from video_recommender.data.recordio import SparseRows, encode_sparse
+from video_recommender.data.reviews import read_reviews
+from video_recommender.storage import PathLike, write_atomically
+
+log = logging.getLogger(__name__)
+TEST_RECORDS_PER_FILE = 10_000
+
+
+def run_key(run_id: str) -> str:
+    """A folder name for a DAG run id (``manual__2026-11-25T10:00:00+00:00`` -> safe characters)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", run_id).strip("_") or "run"
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    root: PathLike
+
+    @property
+    def input(self) -> PathLike:
+        return self.root / "input" / "reviews.tsv.gz"
+
+    @property
+    def preprocessed(self) -> PathLike:
+        return self.root / "preprocessed"
+
+    @property
+    def recordio(self) -> PathLike:
+        return self.root / "recordio"
+
+    @property
+    def models(self) -> PathLike:
+        return self.root / "models"
+
+    @property
+    def transform(self) -> PathLike:
+        return self.root / "transform"
+
+    @property
+    def metrics(self) -> PathLike:
+        return self.root / "metrics.json"
+
+
+def _write_parquet(path: PathLike, frame: pd.DataFrame) -> None:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    write_atomically(path, buf.getvalue())
+
+
+def _read_parquet(path: PathLike) -> pd.DataFrame:
+    with path.open("rb") as fh:
+        return pd.read_parquet(io.BytesIO(fh.read()))
+
+
+def _write_json(path: PathLike, data: dict) -> None:
+    write_atomically(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+
+
+def generate_input(run: RunPaths, scale: float, seed: int) -> dict:
+    """Write the embedded default input (synthetic reviews) for this run."""
+    frame, summary = synthetic.generate_reviews(scale=scale, seed=seed)
+    write_atomically(run.input, synthetic.reviews_to_tsv_gz(frame))
+    log.info("generated %d synthetic reviews (scale %s, seed %d) at %s", summary.reviews, scale, seed, run.input)
+    return {"reviews": summary.reviews, "customers": summary.customers, "videos": summary.videos,
+            "oracle_rmse": summary.oracle_rmse, "scale": scale, "seed": seed}
+
+
+def preprocess_step(input_path: PathLike, run: RunPaths, seed: int = 42) -> dict:
+    """Read reviews from ``input_path``, filter/dedupe/index/split, write the splits as Parquet."""
+    source = str(input_path)
+    if not input_path.exists():
+        raise FileNotFoundError(f"{source}: input file not found")
+    with input_path.open("rb") as fh:
+        reviews, report = read_reviews(fh, source)
+    if report.lines_skipped:
+        log.warning(report.summary())
+    result = preprocess(reviews, source=source, seed=seed)
+    for name in ("train", "validate", "test"):
+        _write_parquet(run.preprocessed / f"{name}.parquet", getattr(result, name))
+    _write_parquet(run.preprocessed / "customers.parquet", pd.DataFrame({"customer_id": result.customer_ids}))
+    _write_parquet(run.preprocessed / "videos.parquet", pd.DataFrame({"product_id": result.video_ids}))
+    summary = {
+        "input": source,
+        "read": report.as_dict(),
+        "counts": result.counts,
+        "n_customers": result.n_customers,
+        "n_videos": result.n_videos,
+        "feature_dim": result.feature_dim,
+        "train_mean_rating": float(result.train["star_rating"].mean()),
+    }
+    _write_json(run.preprocessed / "summary.json", summary)
+    return summary
+
+
+def one_hot_rows(frame: pd.DataFrame, n_customers: int, feature_dim: int) -> SparseRows:
+    """Row i: a 1 at its customer's column and at ``n_customers + video index``."""
+    n = len(frame)
+    cols = np.empty(2 * n, dtype=np.int64)
+    cols[0::2] = frame["customer_index"].to_numpy()
+    cols[1::2] = n_customers + frame["video_index"].to_numpy()
+    return SparseRows(np.arange(0, 2 * n + 1, 2, dtype=np.int64), cols, np.ones(2 * n, dtype=np.float32), feature_dim)
+
+
+def prepare_step(run: RunPaths) -> dict:
+    """Turn the splits into one-hot RecordIO-protobuf: train and validate one file each, test in chunks."""
+    with (run.preprocessed / "summary.json").open("r") as fh:
+        pre = json.load(fh)
+    n_customers, feature_dim = pre["n_customers"], pre["feature_dim"]
+    written: dict[str, list[str]] = {}
+    for name in ("train", "validate", "test"):
+        frame = _read_parquet(run.preprocessed / f"{name}.parquet")
+        rows = one_hot_rows(frame, n_customers, feature_dim)
+        labels = frame["star_rating"].to_numpy(dtype=np.float32)
+        folder = run.recordio / name
+        if name == "test":
+            starts = range(0, max(rows.n_rows, 1), TEST_RECORDS_PER_FILE)
+            parts = [(f"test_{i:05d}.protobuf", s, min(s + TEST_RECORDS_PER_FILE, rows.n_rows)) for i, s in enumerate(starts)]
+        else:
+            parts = [(f"{name}.protobuf", 0, rows.n_rows)]
+        written[name] = []
+        for filename, lo, hi in parts:
+            write_atomically(folder / filename, encode_sparse(rows.slice_rows(lo, hi), labels[lo:hi]))
+            written[name].append(filename)
+        log.info("%s: %d records in %d RecordIO file(s) under %s", name, rows.n_rows, len(parts), folder)
+    return {
+        "feature_dim": feature_dim,
+        "train_uri": str(run.recordio / "train"),
+        "validate_uri": str(run.recordio / "validate"),
+        "test_uri": str(run.recordio / "test"),
+        "files": written,
+        "rows": {k: pre["counts"][f"{k}_rows"] for k in ("train", "validate", "test")},
+    }
