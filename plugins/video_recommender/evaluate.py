@@ -73,7 +73,7 @@ def evaluate_step(run: RunPaths, training: dict | None = None) -> dict:
             "train": counts["train_rows"],
             "validate": counts["validate_rows"],
             "test": counts["test_rows"],
-            "scored": int(len(y)),
+            "scored": len(y),
         },
         "input": pre["input"],
     }

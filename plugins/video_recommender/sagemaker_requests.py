@@ -27,7 +27,9 @@ def fm_image_uri(region: str) -> str:
     try:
         account = FM_IMAGE_ACCOUNTS[region]
     except KeyError:
-        raise ValueError(f"no factorization-machines image known for region {region!r}; known: {sorted(FM_IMAGE_ACCOUNTS)}") from None
+        raise ValueError(
+            f"no factorization-machines image known for region {region!r}; known: {sorted(FM_IMAGE_ACCOUNTS)}"
+        ) from None
     return f"{account}.dkr.ecr.{region}.amazonaws.com/factorization-machines:1"
 
 
@@ -93,7 +95,9 @@ def model_request(settings: Settings, name: str, model_data_url: str) -> dict:
     }
 
 
-def transform_request(settings: Settings, name: str, model_name: str, input_uri: str, output_uri: str, run_id: str) -> dict:
+def transform_request(
+    settings: Settings, name: str, model_name: str, input_uri: str, output_uri: str, run_id: str
+) -> dict:
     """CreateTransformJob: RecordIO in, one JSON line per record out, per input object."""
     return {
         "TransformJobName": name,

@@ -88,8 +88,14 @@ def generate_input(run: RunPaths, scale: float, seed: int) -> dict:
     frame, summary = synthetic.generate_reviews(scale=scale, seed=seed)
     write_atomically(run.input, synthetic.reviews_to_tsv_gz(frame))
     log.info("generated %d synthetic reviews (scale %s, seed %d) at %s", summary.reviews, scale, seed, run.input)
-    return {"reviews": summary.reviews, "customers": summary.customers, "videos": summary.videos,
-            "oracle_rmse": summary.oracle_rmse, "scale": scale, "seed": seed}
+    return {
+        "reviews": summary.reviews,
+        "customers": summary.customers,
+        "videos": summary.videos,
+        "oracle_rmse": summary.oracle_rmse,
+        "scale": scale,
+        "seed": seed,
+    }
 
 
 def preprocess_step(input_path: PathLike, run: RunPaths, seed: int = 42) -> dict:
@@ -141,7 +147,9 @@ def prepare_step(run: RunPaths) -> dict:
         folder = run.recordio / name
         if name == "test":
             starts = range(0, max(rows.n_rows, 1), TEST_RECORDS_PER_FILE)
-            parts = [(f"test_{i:05d}.protobuf", s, min(s + TEST_RECORDS_PER_FILE, rows.n_rows)) for i, s in enumerate(starts)]
+            parts = [
+                (f"test_{i:05d}.protobuf", s, min(s + TEST_RECORDS_PER_FILE, rows.n_rows)) for i, s in enumerate(starts)
+            ]
         else:
             parts = [(f"{name}.protobuf", 0, rows.n_rows)]
         written[name] = []

@@ -69,8 +69,14 @@ def preprocess(
     counts["rows_after_filter"] = len(kept)
     log.info(
         "%s: %d rows left after keeping customers with >= %d ratings (%d of %d) and videos with >= %d (%d of %d)",
-        source, len(kept), min_customer_ratings, len(keep_customers), len(per_customer),
-        min_video_ratings, len(keep_videos), len(per_video),
+        source,
+        len(kept),
+        min_customer_ratings,
+        len(keep_customers),
+        len(per_customer),
+        min_video_ratings,
+        len(keep_videos),
+        len(per_video),
     )
 
     # Stable sort by date, then keep the last row of each pair: the latest review wins.
@@ -78,7 +84,12 @@ def preprocess(
     deduped = kept.drop_duplicates(["customer_id", "product_id"], keep="last")
     counts["duplicates_dropped"] = len(kept) - len(deduped)
     counts["rows_after_dedupe"] = len(deduped)
-    log.info("%s: %d duplicate customer-video pairs dropped, %d rows left", source, counts["duplicates_dropped"], len(deduped))
+    log.info(
+        "%s: %d duplicate customer-video pairs dropped, %d rows left",
+        source,
+        counts["duplicates_dropped"],
+        len(deduped),
+    )
     if len(deduped) == 0:
         raise NoRowsLeftError(
             f"{source}: no rows left after filtering ({counts['rows_read']} rows read; need customers with "
@@ -98,16 +109,31 @@ def preprocess(
     )
     # Canonical row order before shuffling, so the split depends on the data, not on file order.
     indexed = indexed.sort_values(["customer_index", "video_index"], kind="stable").reset_index(drop=True)
-    log.info("%s: %d customers and %d videos indexed (feature_dim %d)", source, len(customer_ids), len(video_ids), len(customer_ids) + len(video_ids))
+    log.info(
+        "%s: %d customers and %d videos indexed (feature_dim %d)",
+        source,
+        len(customer_ids),
+        len(video_ids),
+        len(customer_ids) + len(video_ids),
+    )
 
     order = np.random.default_rng(seed).permutation(len(indexed))
-    n_train = int(round(split[0] * len(indexed)))
-    n_validate = int(round(split[1] * len(indexed)))
+    n_train = round(split[0] * len(indexed))
+    n_validate = round(split[1] * len(indexed))
     parts = np.split(order, [n_train, n_train + n_validate])
     train, validate, test = (indexed.iloc[np.sort(p)].reset_index(drop=True) for p in parts)
     for name, part in (("train", train), ("validate", validate), ("test", test)):
         counts[f"{name}_rows"] = len(part)
         if len(part) == 0:
-            raise NoRowsLeftError(f"{source}: the {name} split is empty ({len(indexed)} rows after filtering are too few to split)")
-    log.info("%s: split %d / %d / %d rows into train / validate / test (seed %d)", source, len(train), len(validate), len(test), seed)
+            raise NoRowsLeftError(
+                f"{source}: the {name} split is empty ({len(indexed)} rows after filtering are too few to split)"
+            )
+    log.info(
+        "%s: split %d / %d / %d rows into train / validate / test (seed %d)",
+        source,
+        len(train),
+        len(validate),
+        len(test),
+        seed,
+    )
     return PreprocessResult(train, validate, test, customer_ids, video_ids, counts)

@@ -268,9 +268,15 @@ def iter_record_payloads(data: bytes | memoryview, source: str = "<bytes>") -> I
 def _record_class() -> type:
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-    fdp = descriptor_pb2.FileDescriptorProto(name="video_recommender_record.proto", package="aialgs.data", syntax="proto2")
+    fdp = descriptor_pb2.FileDescriptorProto(
+        name="video_recommender_record.proto", package="aialgs.data", syntax="proto2"
+    )
     F = descriptor_pb2.FieldDescriptorProto
-    for name, vtype in (("Float32Tensor", F.TYPE_FLOAT), ("Float64Tensor", F.TYPE_DOUBLE), ("Int32Tensor", F.TYPE_INT32)):
+    for name, vtype in (
+        ("Float32Tensor", F.TYPE_FLOAT),
+        ("Float64Tensor", F.TYPE_DOUBLE),
+        ("Int32Tensor", F.TYPE_INT32),
+    ):
         msg = fdp.message_type.add(name=name)
         for field, number, ftype in (("values", 1, vtype), ("keys", 2, F.TYPE_UINT64), ("shape", 3, F.TYPE_UINT64)):
             fd = msg.field.add(name=field, number=number, type=ftype, label=F.LABEL_REPEATED)
@@ -287,8 +293,12 @@ def _record_class() -> type:
         ("bytes", 9, "Bytes"),
     ):
         msg.field.add(
-            name=field, number=number, type=F.TYPE_MESSAGE, type_name=f".aialgs.data.{tname}",
-            label=F.LABEL_OPTIONAL, oneof_index=0,
+            name=field,
+            number=number,
+            type=F.TYPE_MESSAGE,
+            type_name=f".aialgs.data.{tname}",
+            label=F.LABEL_OPTIONAL,
+            oneof_index=0,
         )
     msg = fdp.message_type.add(name="Record")
     for field, number in (("features", 1), ("label", 2)):
@@ -296,9 +306,14 @@ def _record_class() -> type:
         entry = msg.nested_type.add(name=entry_name)
         entry.options.map_entry = True
         entry.field.add(name="key", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
-        entry.field.add(name="value", number=2, type=F.TYPE_MESSAGE, type_name=".aialgs.data.Value", label=F.LABEL_OPTIONAL)
+        entry.field.add(
+            name="value", number=2, type=F.TYPE_MESSAGE, type_name=".aialgs.data.Value", label=F.LABEL_OPTIONAL
+        )
         msg.field.add(
-            name=field, number=number, type=F.TYPE_MESSAGE, label=F.LABEL_REPEATED,
+            name=field,
+            number=number,
+            type=F.TYPE_MESSAGE,
+            label=F.LABEL_REPEATED,
             type_name=f".aialgs.data.Record.{entry_name}",
         )
     for field, number in (("uid", 3), ("metadata", 4), ("configuration", 5)):

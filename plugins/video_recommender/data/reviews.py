@@ -113,7 +113,9 @@ def read_reviews(raw: BinaryIO, source: str, block_size: int = 8 << 20) -> tuple
         raise ReviewsFormatError(f"{source}: cannot read the file: {exc}") from exc
     header = header_line.decode("utf-8", errors="replace").rstrip("\r\n").split("\t")
     if header == [""]:
-        raise ReviewsFormatError(f"{source}: the file is empty; expected a header line with the columns {', '.join(REVIEW_COLUMNS)}")
+        raise ReviewsFormatError(
+            f"{source}: the file is empty; expected a header line with the columns {', '.join(REVIEW_COLUMNS)}"
+        )
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise ReviewsFormatError(
@@ -160,7 +162,9 @@ def read_reviews(raw: BinaryIO, source: str, block_size: int = 8 << 20) -> tuple
     # column names, so the first data line is row 1 -> line 2).
     skipped_lines = np.sort(np.asarray([n + 1 for n in bad_field_count if n >= 0], dtype=np.int64))
     if bad_field_total:
-        report.note(f"lines without {len(header)} tab-separated fields", skipped_lines[:MAX_EXAMPLES].tolist(), bad_field_total)
+        report.note(
+            f"lines without {len(header)} tab-separated fields", skipped_lines[:MAX_EXAMPLES].tolist(), bad_field_total
+        )
     for reason, kept_rows in value_errors:
         report.note(reason, _line_numbers(kept_rows[:MAX_EXAMPLES], skipped_lines).tolist(), len(kept_rows))
 

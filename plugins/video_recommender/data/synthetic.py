@@ -133,7 +133,7 @@ def generate_reviews(scale: float = DEMO_SCALE, seed: int = 42) -> tuple[pd.Data
         scale=scale,
         reviews=n,
         customers=int(np.count_nonzero(counts)),
-        videos=int(len(np.unique(video))),
+        videos=len(np.unique(video)),
         taste_rank=TASTE_RANK,
         noise_sd=NOISE_SD,
         oracle_rmse=round(oracle, 4),
@@ -149,7 +149,9 @@ def reviews_to_tsv_gz(frame: pd.DataFrame, compresslevel: int = 5) -> bytes:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write synthetic reviews in the Amazon customer-reviews TSV schema.")
-    parser.add_argument("--scale", type=float, default=DEMO_SCALE, help="1.0 = the original sample's size (default %(default)s)")
+    parser.add_argument(
+        "--scale", type=float, default=DEMO_SCALE, help="1.0 = the original sample's size (default %(default)s)"
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--output", type=Path, required=True, help="file to write (.tsv.gz)")
     args = parser.parse_args(argv)

@@ -113,7 +113,9 @@ def _symbol_json(predictor_type: str) -> str:
     nodes: list[dict] = []
 
     def node(op: str, name: str, inputs: tuple[int, ...] = (), attrs: dict | None = None) -> int:
-        nodes.append({"op": op, "name": name, "inputs": [[i, 0, 0] for i in inputs], **({"attrs": attrs} if attrs else {})})
+        nodes.append(
+            {"op": op, "name": name, "inputs": [[i, 0, 0] for i in inputs], **({"attrs": attrs} if attrs else {})}
+        )
         return len(nodes) - 1
 
     data = node("null", "data", attrs={"__storage_type__": "2"})

@@ -39,10 +39,24 @@ def _clip(g: float, c: float) -> float:
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
 def train_epoch(
-    indptr, indices, values, labels, order, batch_bounds,
-    w0, w, v,
-    lr_b, lr_w, lr_v, wd_b, wd_w, wd_v,
-    rescale, clip, classifier,
+    indptr,
+    indices,
+    values,
+    labels,
+    order,
+    batch_bounds,
+    w0,
+    w,
+    v,
+    lr_b,
+    lr_w,
+    lr_v,
+    wd_b,
+    wd_w,
+    wd_v,
+    rescale,
+    clip,
+    classifier,
 ):  # pragma: no cover - compiled
     """One pass over rows ``order``; returns the summed training loss (squared error or log loss)."""
     n_batches = len(batch_bounds) - 1

@@ -31,7 +31,9 @@ def format_predictions(pred: np.ndarray, classifier: bool, accept: str) -> bytes
     scores = np.char.mod("%.8g", pred.astype(np.float64))
     if classifier:
         labels = (pred >= 0.5).astype(np.int64).astype(str)
-        items = np.char.add(np.char.add(np.char.add('{"score": ', scores), ', "predicted_label": '), np.char.add(labels, "}"))
+        items = np.char.add(
+            np.char.add(np.char.add('{"score": ', scores), ', "predicted_label": '), np.char.add(labels, "}")
+        )
     else:
         items = np.char.add(np.char.add('{"score": ', scores), "}")
     if accept == "application/json":
@@ -43,7 +45,7 @@ def run_transform_job(config: dict, resolve: Resolver, emit: Callable[[str], Non
     """Run a batch transform locally; return ``{"Model": ..., "Transform": <DescribeTransformJob>}``."""
     model_request, request = config.get("Model", {}), config.get("Transform", config)
     name = request.get("TransformJobName", "")
-    created = dt.datetime.now(dt.timezone.utc)
+    created = dt.datetime.now(dt.UTC)
     describe: dict[str, Any] = {
         "TransformJobName": name,
         "TransformJobArn": f"arn:aws:sagemaker:local:000000000000:transform-job/{name.lower()}",
@@ -85,16 +87,20 @@ def run_transform_job(config: dict, resolve: Resolver, emit: Callable[[str], Non
             except RecordIOError as exc:
                 raise JobFailed(f"ClientError: {exc}") from exc
             if rows.n_rows and (rows.n_cols > model.feature_dim or int(rows.indices.max()) >= model.feature_dim):
-                raise JobFailed(f"ClientError: {f} has feature dimension {rows.n_cols}; the model expects {model.feature_dim}")
+                raise JobFailed(
+                    f"ClientError: {f} has feature dimension {rows.n_cols}; the model expects {model.feature_dim}"
+                )
             pred = score(model, rows) if rows.n_rows else np.zeros(0, np.float32)
-            write_atomically(resolve(f"{out_root}/{relative_name(f, prefix)}.out"), format_predictions(pred, classifier, accept))
+            write_atomically(
+                resolve(f"{out_root}/{relative_name(f, prefix)}.out"), format_predictions(pred, classifier, accept)
+            )
             records += rows.n_rows
         emit(f"[{name}] scored {records} records from {len(files)} object(s) into {out_root}")
     except JobFailed as exc:
-        end = dt.datetime.now(dt.timezone.utc)
+        end = dt.datetime.now(dt.UTC)
         describe.update(TransformJobStatus="Failed", FailureReason=str(exc), TransformEndTime=end)
         return {"Model": {"ModelName": model_request.get("ModelName")}, "Transform": describe}
-    end = dt.datetime.now(dt.timezone.utc)
+    end = dt.datetime.now(dt.UTC)
     describe.update(TransformJobStatus="Completed", TransformEndTime=end)
     model_describe = {
         "ModelName": model_request.get("ModelName"),

@@ -1,0 +1,26 @@
+# Two commands do everything: `make demo` and `make test`. Both create or reuse .venv.
+.PHONY: demo test lint venv clean
+
+INPUT ?=
+HPO ?=
+SCALE ?=
+PY := .venv/bin/python
+
+venv:
+	@bash scripts/bootstrap_venv.sh
+
+## Run the whole workflow through Airflow on generated data (or INPUT=path/to/reviews.tsv.gz).
+demo: venv
+	@$(PY) scripts/run_demo.py $(if $(INPUT),--input "$(INPUT)") $(if $(HPO),--hpo) $(if $(SCALE),--scale $(SCALE))
+
+## Lint, then the whole test suite.
+test: venv
+	@$(PY) -m ruff check .
+	@$(PY) -m pytest
+
+lint: venv
+	@$(PY) -m ruff check .
+	@$(PY) -m ruff format --check .
+
+clean:
+	rm -rf .demo output .pytest_cache .ruff_cache

@@ -1,0 +1,110 @@
+"""
+### Video recommender on SageMaker Factorization Machines
+
+`start → preprocess → prepare → branch: train | tune → transform → evaluate → end`
+
+Customer star ratings of videos (Amazon customer-reviews TSV schema) are filtered,
+indexed and split, one-hot encoded as RecordIO-protobuf, used to train the
+SageMaker built-in Factorization Machines model, scored with batch transform and
+evaluated against the held-out test split (`metrics.json` in the run's folder).
+
+Settings come from the environment (`video_recommender.settings`):
+`RECOMMENDER_STORAGE_ROOT` (`file://…` locally, `s3://bucket/prefix` on MWAA) and
+`RECOMMENDER_BACKEND` (`local`: the offline FM engine; `sagemaker`: AWS).
+Leave `input_uri` empty to run on generated data.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import Param, dag, task
+
+from video_recommender import tasks
+from video_recommender.operators import training_operator, transform_operator, tuning_operator
+from video_recommender.settings import Settings
+
+SETTINGS = Settings.from_env()  # environment only: no network, no AWS at parse time
+
+
+@dag(
+    dag_id="video_recommender",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["recommender", "sagemaker", "factorization-machines"],
+    doc_md=__doc__,
+    params={
+        "input_uri": Param(
+            "",
+            type="string",
+            description="Reviews TSV (gzip or plain): a local path, file:// or s3:// URI. Empty: generated data.",
+        ),
+        "run_hyperparameter_opt": Param(
+            SETTINGS.run_hyperparameter_opt,
+            type="boolean",
+            description="Tune hyper-parameters instead of one training job.",
+        ),
+        "synthetic_scale": Param(
+            SETTINGS.synthetic_scale,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=10,
+            description="Size of the generated data when input_uri is empty (1.0 = the original sample's 4 million reviews).",
+        ),
+        "seed": Param(
+            SETTINGS.seed, type="integer", description="Seed for generated data and the train/validate/test split."
+        ),
+    },
+)
+def video_recommender():
+    @task(multiple_outputs=False)
+    def start(run_id=None) -> dict:
+        return tasks.start(SETTINGS, run_id)
+
+    @task(multiple_outputs=False)
+    def preprocess(run: dict, params=None) -> dict:
+        return tasks.preprocess(run, params, SETTINGS)
+
+    @task(multiple_outputs=False)
+    def prepare(run: dict, _preprocessed: dict) -> dict:
+        return tasks.prepare(run, SETTINGS)
+
+    @task.branch
+    def choose_training(params=None) -> str:
+        return "tune" if params["run_hyperparameter_opt"] else "training_request"
+
+    @task(multiple_outputs=False)
+    def training_request(run: dict, prepared: dict, ti=None) -> dict:
+        return tasks.training_request(run, prepared, SETTINGS, ti.try_number)
+
+    @task(trigger_rule="none_failed_min_one_success", multiple_outputs=False)
+    def transform_request(run: dict, prepared: dict, training: dict | None, ti=None) -> dict:
+        return tasks.transform_request(run, prepared, training, None, SETTINGS, ti.try_number)
+
+    @task(multiple_outputs=False)
+    def evaluate(run: dict, training: dict | None, _transformed: dict) -> dict:
+        return tasks.evaluate(run, training, SETTINGS)
+
+    run = start()
+    prepared = prepare(run, preprocess(run))
+    branch = choose_training()
+    train_config = training_request(run, prepared)
+    train = training_operator(
+        SETTINGS.backend, task_id="train", config=train_config, storage_conn_id=SETTINGS.aws_conn_id
+    )
+    tune = tuning_operator(SETTINGS.backend, task_id="tune")
+    transform_config = transform_request(run, prepared, train.output)
+    transform = transform_operator(
+        SETTINGS.backend, task_id="transform", config=transform_config, storage_conn_id=SETTINGS.aws_conn_id
+    )
+    end = EmptyOperator(task_id="end")
+
+    prepared >> branch >> [train_config, tune]
+    train_config >> train
+    [train, tune] >> transform_config
+    evaluate(run, train.output, transform.output) >> end
+
+
+video_recommender()

@@ -1,0 +1,91 @@
+"""Operators that execute SageMaker request dicts, one per backend.
+
+``local``: our operators run the request through the offline FM engine and return
+the same XCom shape as the Amazon provider's operators (``{"Training": ...}``,
+``{"Model": ..., "Transform": ...}``). ``sagemaker``: the provider's operators send
+the same request to AWS. The factories below are the only place the backend
+choice is made; the request dicts never change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from airflow.exceptions import AirflowException
+from airflow.sdk import BaseOperator, ObjectStoragePath
+
+from video_recommender.engine.training import run_training_job
+from video_recommender.engine.transform import run_transform_job
+
+
+def xcom_safe(value: Any) -> Any:
+    """What the provider pushes: the describe response through ``json.dumps(default=repr)``."""
+    return json.loads(json.dumps(value, default=repr))
+
+
+class _LocalSageMakerOperator(BaseOperator):
+    template_fields: Sequence[str] = ("config",)
+    template_fields_renderers: ClassVar[dict[str, str]] = {"config": "json"}
+    ui_color = "#a0e0c0"
+
+    def __init__(self, *, config: dict, storage_conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        self.storage_conn_id = storage_conn_id
+
+    def resolve(self, uri: str) -> ObjectStoragePath:
+        return ObjectStoragePath(uri, conn_id=self.storage_conn_id)
+
+
+class LocalSageMakerTrainingOperator(_LocalSageMakerOperator):
+    """Run a CreateTrainingJob request on the local FM engine; XCom ``{"Training": DescribeTrainingJob}``."""
+
+    def execute(self, context: Any) -> dict:
+        describe = run_training_job(self.config, self.resolve, emit=self.log.info)
+        if describe["TrainingJobStatus"] != "Completed":
+            raise AirflowException(
+                f"Training job {describe['TrainingJobName']} failed: {describe.get('FailureReason')}"
+            )
+        return {"Training": xcom_safe(describe)}
+
+
+class LocalSageMakerTransformOperator(_LocalSageMakerOperator):
+    """Run ``{"Model": CreateModel, "Transform": CreateTransformJob}`` locally; XCom as the provider's."""
+
+    def execute(self, context: Any) -> dict:
+        result = run_transform_job(self.config, self.resolve, emit=self.log.info)
+        transform = result["Transform"]
+        if transform["TransformJobStatus"] != "Completed":
+            raise AirflowException(
+                f"Transform job {transform['TransformJobName']} failed: {transform.get('FailureReason')}"
+            )
+        return xcom_safe(result)
+
+
+class BackendNotSupportedOperator(BaseOperator):
+    """Stands where a backend cannot run a job yet, and says so when it runs."""
+
+    def __init__(self, *, what: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.what = what
+
+    def execute(self, context: Any) -> None:
+        raise AirflowException(f"{self.what} is not yet supported")
+
+
+def training_operator(backend: str, *, task_id: str, config: Any, storage_conn_id: str | None) -> BaseOperator:
+    if backend == "local":
+        return LocalSageMakerTrainingOperator(task_id=task_id, config=config, storage_conn_id=storage_conn_id)
+    return BackendNotSupportedOperator(task_id=task_id, what=f"Training on the '{backend}' backend")
+
+
+def tuning_operator(backend: str, *, task_id: str) -> BaseOperator:
+    return BackendNotSupportedOperator(task_id=task_id, what=f"Hyper-parameter tuning on the '{backend}' backend")
+
+
+def transform_operator(backend: str, *, task_id: str, config: Any, storage_conn_id: str | None) -> BaseOperator:
+    if backend == "local":
+        return LocalSageMakerTransformOperator(task_id=task_id, config=config, storage_conn_id=storage_conn_id)
+    return BackendNotSupportedOperator(task_id=task_id, what=f"Batch transform on the '{backend}' backend")

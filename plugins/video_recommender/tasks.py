@@ -1,0 +1,110 @@
+"""Task bodies for the DAG: turn Airflow context and settings into calls of the plain steps.
+
+This module is the only one, besides ``operators.py``, that knows about Airflow:
+it builds ``ObjectStoragePath`` objects from the settings and hands them to the
+Airflow-free code in ``data/``, ``steps.py``, ``evaluate.py`` and
+``sagemaker_requests.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from airflow.exceptions import AirflowException
+from airflow.sdk import ObjectStoragePath
+
+from video_recommender import sagemaker_requests as requests
+from video_recommender import steps
+from video_recommender.evaluate import evaluate_step
+from video_recommender.settings import Settings
+
+log = logging.getLogger(__name__)
+SUPPORTED_BACKENDS = ("local",)
+
+
+def storage_path(uri: str, settings: Settings) -> ObjectStoragePath:
+    """A local path, ``file://`` or ``s3://`` URI as an ``ObjectStoragePath``."""
+    if "://" not in uri:
+        uri = Path(uri).expanduser().resolve().as_uri()
+    return ObjectStoragePath(uri, conn_id=settings.aws_conn_id)
+
+
+def run_paths(run_root: str, settings: Settings) -> steps.RunPaths:
+    return steps.RunPaths(storage_path(run_root, settings))
+
+
+def start(settings: Settings, run_id: str) -> dict:
+    """Check the settings and fix the run's folder; fail fast on what cannot run."""
+    if settings.backend not in SUPPORTED_BACKENDS:
+        raise AirflowException(
+            f"RECOMMENDER_BACKEND={settings.backend!r} is not yet supported; supported: {', '.join(SUPPORTED_BACKENDS)}"
+        )
+    root = storage_path(settings.storage_root, settings) / "runs" / steps.run_key(run_id)
+    log.info("run %s: backend %s, outputs under %s", run_id, settings.backend, root)
+    return {"run_id": run_id, "run_root": str(root), "backend": settings.backend}
+
+
+def preprocess(run: dict, params: dict[str, Any], settings: Settings) -> dict:
+    paths = run_paths(run["run_root"], settings)
+    input_uri = (params.get("input_uri") or "").strip()
+    generated = None
+    if input_uri:
+        input_path = storage_path(input_uri, settings)
+    else:
+        generated = steps.generate_input(
+            paths,
+            float(params.get("synthetic_scale", settings.synthetic_scale)),
+            int(params.get("seed", settings.seed)),
+        )
+        input_path = paths.input
+    try:
+        summary = steps.preprocess_step(input_path, paths, seed=int(params.get("seed", settings.seed)))
+    except (ValueError, FileNotFoundError) as exc:  # bad input: say which file and why, no traceback hunt
+        raise AirflowException(str(exc)) from exc
+    return {**summary, "synthetic": generated}
+
+
+def prepare(run: dict, settings: Settings) -> dict:
+    return steps.prepare_step(run_paths(run["run_root"], settings))
+
+
+def training_request(run: dict, prepared: dict, settings: Settings, try_number: int) -> dict:
+    name = requests.job_name(settings.job_name_prefix, "train", run["run_id"], try_number)
+    paths = run_paths(run["run_root"], settings)
+    return requests.training_request(
+        settings,
+        name=name,
+        train_uri=prepared["train_uri"],
+        test_uri=prepared["validate_uri"],  # FM's `test` channel scores validation data; test stays unseen
+        output_uri=str(paths.models),
+        feature_dim=prepared["feature_dim"],
+        run_id=run["run_id"],
+    )
+
+
+def transform_request(
+    run: dict, prepared: dict, training: dict | None, tuning: dict | None, settings: Settings, try_number: int
+) -> dict:
+    if training:
+        model_data = training["Training"]["ModelArtifacts"]["S3ModelArtifacts"]
+    else:
+        raise AirflowException("no training result to score with (the tuning branch is not yet supported)")
+    paths = run_paths(run["run_root"], settings)
+    model_name = requests.job_name(settings.job_name_prefix, "model", run["run_id"], try_number)
+    return {
+        "Model": requests.model_request(settings, model_name, model_data),
+        "Transform": requests.transform_request(
+            settings,
+            name=requests.job_name(settings.job_name_prefix, "transform", run["run_id"], try_number),
+            model_name=model_name,
+            input_uri=prepared["test_uri"],
+            output_uri=str(paths.transform),
+            run_id=run["run_id"],
+        ),
+    }
+
+
+def evaluate(run: dict, training: dict | None, settings: Settings) -> dict:
+    return evaluate_step(run_paths(run["run_root"], settings), (training or {}).get("Training"))
