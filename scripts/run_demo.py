@@ -74,8 +74,8 @@ def summarise(dag, dag_run, setup_seconds: float) -> int:
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
+    from video_recommender.layout import run_key
     from video_recommender.settings import Settings
-    from video_recommender.steps import run_key
 
     with create_session() as session:
         tis = session.scalars(

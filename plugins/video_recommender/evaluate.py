@@ -15,7 +15,7 @@ import numpy as np
 
 from video_recommender.data.recordio import read_sparse
 from video_recommender.engine.transform import read_predictions
-from video_recommender.steps import RunPaths
+from video_recommender.layout import RunPaths
 from video_recommender.storage import PathLike, list_files, relative_name, write_atomically
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,6 @@ from typing import Any, ClassVar
 from airflow.exceptions import AirflowException
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
-from video_recommender.engine.training import run_training_job
-from video_recommender.engine.transform import run_transform_job
-
 
 def xcom_safe(value: Any) -> Any:
     """What the provider pushes: the describe response through ``json.dumps(default=repr)``."""
@@ -43,6 +40,8 @@ class LocalSageMakerTrainingOperator(_LocalSageMakerOperator):
     """Run a CreateTrainingJob request on the local FM engine; XCom ``{"Training": DescribeTrainingJob}``."""
 
     def execute(self, context: Any) -> dict:
+        from video_recommender.engine.training import run_training_job  # numpy/numba: at run time only
+
         describe = run_training_job(self.config, self.resolve, emit=self.log.info)
         if describe["TrainingJobStatus"] != "Completed":
             raise AirflowException(
@@ -55,6 +54,8 @@ class LocalSageMakerTransformOperator(_LocalSageMakerOperator):
     """Run ``{"Model": CreateModel, "Transform": CreateTransformJob}`` locally; XCom as the provider's."""
 
     def execute(self, context: Any) -> dict:
+        from video_recommender.engine.transform import run_transform_job
+
         result = run_transform_job(self.config, self.resolve, emit=self.log.info)
         transform = result["Transform"]
         if transform["TransformJobStatus"] != "Completed":

@@ -1,16 +1,7 @@
 """The workflow's data steps as plain functions over path objects (no Airflow import).
 
-Each step reads what the previous one wrote under the run folder and returns a
-small JSON-able summary (the task's XCom). Layout of one run::
-
-    <storage root>/runs/<run key>/
-      input/reviews.tsv.gz            generated when no input_uri is given
-      preprocessed/{train,validate,test}.parquet, customers.parquet, videos.parquet, summary.json
-      recordio/train/train.protobuf   recordio/validate/validate.protobuf
-      recordio/test/test_00000.protobuf ...  (10,000 records per file)
-      models/<training job>/output/model.tar.gz
-      transform/test_00000.protobuf.out ...
-      metrics.json
+Each step reads what the previous one wrote under the run folder (``layout.RunPaths``)
+and returns a small JSON-able summary (the task's XCom).
 """
 
 from __future__ import annotations
@@ -18,8 +9,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import re
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -28,44 +17,11 @@ from video_recommender.data import synthetic
 from video_recommender.data.preprocess import preprocess
 from video_recommender.data.recordio import SparseRows, encode_sparse
 from video_recommender.data.reviews import read_reviews
+from video_recommender.layout import RunPaths
 from video_recommender.storage import PathLike, write_atomically
 
 log = logging.getLogger(__name__)
 TEST_RECORDS_PER_FILE = 10_000
-
-
-def run_key(run_id: str) -> str:
-    """A folder name for a DAG run id (``manual__2026-11-25T10:00:00+00:00`` -> safe characters)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", run_id).strip("_") or "run"
-
-
-@dataclass(frozen=True)
-class RunPaths:
-    root: PathLike
-
-    @property
-    def input(self) -> PathLike:
-        return self.root / "input" / "reviews.tsv.gz"
-
-    @property
-    def preprocessed(self) -> PathLike:
-        return self.root / "preprocessed"
-
-    @property
-    def recordio(self) -> PathLike:
-        return self.root / "recordio"
-
-    @property
-    def models(self) -> PathLike:
-        return self.root / "models"
-
-    @property
-    def transform(self) -> PathLike:
-        return self.root / "transform"
-
-    @property
-    def metrics(self) -> PathLike:
-        return self.root / "metrics.json"
 
 
 def _write_parquet(path: PathLike, frame: pd.DataFrame) -> None:

@@ -16,9 +16,11 @@ from airflow.exceptions import AirflowException
 from airflow.sdk import ObjectStoragePath
 
 from video_recommender import sagemaker_requests as requests
-from video_recommender import steps
-from video_recommender.evaluate import evaluate_step
+from video_recommender.layout import RunPaths, run_key
 from video_recommender.settings import Settings
+
+# Steps that need numpy/pandas/pyarrow are imported inside the task bodies: the DAG
+# processor imports this module on every parse and should not pay for them.
 
 log = logging.getLogger(__name__)
 SUPPORTED_BACKENDS = ("local",)
@@ -31,8 +33,8 @@ def storage_path(uri: str, settings: Settings) -> ObjectStoragePath:
     return ObjectStoragePath(uri, conn_id=settings.aws_conn_id)
 
 
-def run_paths(run_root: str, settings: Settings) -> steps.RunPaths:
-    return steps.RunPaths(storage_path(run_root, settings))
+def run_paths(run_root: str, settings: Settings) -> RunPaths:
+    return RunPaths(storage_path(run_root, settings))
 
 
 def start(settings: Settings, run_id: str) -> dict:
@@ -41,12 +43,14 @@ def start(settings: Settings, run_id: str) -> dict:
         raise AirflowException(
             f"RECOMMENDER_BACKEND={settings.backend!r} is not yet supported; supported: {', '.join(SUPPORTED_BACKENDS)}"
         )
-    root = storage_path(settings.storage_root, settings) / "runs" / steps.run_key(run_id)
+    root = storage_path(settings.storage_root, settings) / "runs" / run_key(run_id)
     log.info("run %s: backend %s, outputs under %s", run_id, settings.backend, root)
     return {"run_id": run_id, "run_root": str(root), "backend": settings.backend}
 
 
 def preprocess(run: dict, params: dict[str, Any], settings: Settings) -> dict:
+    from video_recommender import steps
+
     paths = run_paths(run["run_root"], settings)
     input_uri = (params.get("input_uri") or "").strip()
     generated = None
@@ -67,6 +71,8 @@ def preprocess(run: dict, params: dict[str, Any], settings: Settings) -> dict:
 
 
 def prepare(run: dict, settings: Settings) -> dict:
+    from video_recommender import steps
+
     return steps.prepare_step(run_paths(run["run_root"], settings))
 
 
@@ -107,4 +113,6 @@ def transform_request(
 
 
 def evaluate(run: dict, training: dict | None, settings: Settings) -> dict:
+    from video_recommender.evaluate import evaluate_step
+
     return evaluate_step(run_paths(run["run_root"], settings), (training or {}).get("Training"))

@@ -138,18 +138,22 @@ def read_reviews(raw: BinaryIO, source: str, block_size: int = 8 << 20) -> tuple
         bad_field_count.append(row.number if row.number is not None else -1)
         return "skip"
 
-    reader = pacsv.open_csv(
-        stream,
-        read_options=pacsv.ReadOptions(column_names=header, block_size=block_size, use_threads=False),
-        parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, invalid_row_handler=on_invalid_row),
-        convert_options=pacsv.ConvertOptions(
-            include_columns=wanted, column_types={c: pa.string() for c in wanted}, strings_can_be_null=False
-        ),
-    )
     frames: list[pd.DataFrame] = []
     kept_before = 0  # data rows kept by the parser so far (to map a row back to its line number)
     value_errors: list[tuple[str, np.ndarray]] = []
     try:
+        if not stream.peek(1):  # a header and no data lines
+            report.rows_kept = 0
+            log.info(report.summary())
+            return _empty_frame(), report
+        reader = pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(column_names=header, block_size=block_size, use_threads=False),
+            parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, invalid_row_handler=on_invalid_row),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=wanted, column_types={c: pa.string() for c in wanted}, strings_can_be_null=False
+            ),
+        )
         for batch in reader:
             frame, problems = _validate_batch(batch, kept_before)
             kept_before += batch.num_rows

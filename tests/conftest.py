@@ -1,0 +1,46 @@
+"""Test set-up: Airflow configured for an isolated, offline run before it is imported."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="recsys-airflow-home-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        "RECOMMENDER_STORAGE_ROOT": (_AIRFLOW_HOME / "recommender-data").as_uri(),
+    }
+)
+for name in [k for k in os.environ if k.startswith("RECOMMENDER_") and k != "RECOMMENDER_STORAGE_ROOT"]:
+    del os.environ[name]
+sys.path.insert(0, str(REPO / "plugins"))
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata DB for tests that run the DAG."""
+    from airflow.utils.db import initdb
+
+    initdb()
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def demo_reviews(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small generated reviews file (gzip TSV), shared by the tests that need one."""
+    from video_recommender.data.synthetic import generate_reviews, reviews_to_tsv_gz
+
+    frame, _ = generate_reviews(scale=0.02, seed=7)
+    path = tmp_path_factory.mktemp("reviews") / "reviews.tsv.gz"
+    path.write_bytes(reviews_to_tsv_gz(frame))
+    return path

@@ -1,0 +1,73 @@
+"""Pre-processing: thresholds, dedupe, sequential indices, 60/20/20 split, counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from video_recommender.data.preprocess import NoRowsLeftError, preprocess
+
+
+def reviews(rows: list[tuple[str, str, int, str]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["customer_id", "product_id", "star_rating", "review_date"])
+
+
+def grid(n_customers: int, n_videos: int) -> list[tuple[str, str, int, str]]:
+    return [(f"c{c:03d}", f"v{v:03d}", 1 + (c + v) % 5, "2015-01-01") for c in range(n_customers) for v in range(n_videos)]
+
+
+def test_thresholds_drop_sparse_customers_and_videos() -> None:
+    rows = grid(12, 10)
+    rows += [("lonely", f"v{v:03d}", 3, "2015-01-01") for v in range(4)]  # 4 ratings < 5
+    rows += [(f"c{c:03d}", "rare", 3, "2015-01-01") for c in range(9)]  # 9 ratings < 10
+    result = preprocess(reviews(rows))
+    assert "lonely" not in result.customer_ids and "rare" not in result.video_ids
+    assert result.counts["rows_read"] == len(rows)
+    assert result.counts["rows_after_filter"] == 120
+    assert result.n_customers == 12 and result.n_videos == 10 and result.feature_dim == 22
+
+
+def test_duplicates_keep_the_latest_review() -> None:
+    rows = grid(10, 10)
+    rows.append(("c000", "v000", 5, "2016-01-01"))  # a later re-review of a pair
+    rows.insert(0, ("c001", "v001", 1, "2010-01-01"))  # an earlier one
+    result = preprocess(reviews(rows))
+    assert result.counts["duplicates_dropped"] == 2
+    all_rows = pd.concat([result.train, result.validate, result.test])
+    assert len(all_rows) == 100
+    rating = all_rows.set_index(["customer_index", "video_index"])["star_rating"]
+    assert rating[(0, 0)] == 5.0  # the 2016 review won
+    assert rating[(1, 1)] == float(1 + 2 % 5)  # the grid's 2015 review beat the 2010 one
+
+
+def test_indices_are_sequential_and_sorted_by_id() -> None:
+    result = preprocess(reviews(grid(10, 10)))
+    assert list(result.customer_ids) == sorted(result.customer_ids)
+    all_rows = pd.concat([result.train, result.validate, result.test])
+    assert sorted(all_rows["customer_index"].unique()) == list(range(10))
+    assert sorted(all_rows["video_index"].unique()) == list(range(10))
+
+
+def test_split_is_60_20_20_disjoint_and_seeded() -> None:
+    frame = reviews(grid(20, 25))
+    a, b, c = preprocess(frame, seed=1), preprocess(frame, seed=1), preprocess(frame, seed=2)
+    assert (len(a.train), len(a.validate), len(a.test)) == (300, 100, 100)
+    keys = [set(zip(p.customer_index, p.video_index, strict=True)) for p in (a.train, a.validate, a.test)]
+    assert not (keys[0] & keys[1] or keys[0] & keys[2] or keys[1] & keys[2])
+    pd.testing.assert_frame_equal(a.test, b.test)
+    assert not a.test.equals(c.test)
+    # File order does not change the split.
+    shuffled = frame.sample(frac=1.0, random_state=3)
+    pd.testing.assert_frame_equal(preprocess(shuffled, seed=1).test, a.test)
+
+
+def test_labels_are_float32_ratings() -> None:
+    result = preprocess(reviews(grid(10, 10)))
+    assert result.train["star_rating"].dtype == np.float32
+    assert set(result.train["star_rating"].unique()) <= {1.0, 2.0, 3.0, 4.0, 5.0}
+
+
+def test_nothing_left_names_the_source() -> None:
+    with pytest.raises(NoRowsLeftError, match=r"in\.tsv: no rows left after filtering \(3 rows read"):
+        preprocess(reviews(grid(1, 3)), source="in.tsv")

@@ -1,0 +1,83 @@
+"""Reading reviews files: gzip or plain, bad lines counted with line numbers, clear errors."""
+
+from __future__ import annotations
+
+import gzip
+import io
+
+import pytest
+
+from video_recommender.data.reviews import REVIEW_COLUMNS, ReviewsFormatError, read_reviews
+
+HEADER = "\t".join(REVIEW_COLUMNS)
+
+
+def line(customer: str, product: str, rating: str, date: str = "2015-08-31") -> str:
+    fields = dict.fromkeys(REVIEW_COLUMNS, "x")
+    fields.update(customer_id=customer, product_id=product, star_rating=rating, review_date=date)
+    return "\t".join(fields[c] for c in REVIEW_COLUMNS)
+
+
+GOOD = [line("c1", "p1", "5"), line("c2", "p2", "3"), line("c3", "p1", "1")]
+
+
+@pytest.mark.parametrize("compress", [True, False], ids=["gzip", "plain"])
+def test_reads_gzip_and_plain_alike(compress: bool) -> None:
+    text = "\n".join([HEADER, *GOOD]) + "\n"
+    raw = gzip.compress(text.encode()) if compress else text.encode()
+    frame, report = read_reviews(io.BytesIO(raw), "reviews.tsv")
+    assert frame["customer_id"].tolist() == ["c1", "c2", "c3"]
+    assert frame["star_rating"].tolist() == [5, 3, 1]
+    assert report.rows_kept == 3 and report.lines_skipped == 0
+
+
+def test_malformed_lines_are_skipped_counted_and_located() -> None:
+    lines = [
+        HEADER,  # line 1
+        GOOD[0],  # 2
+        "only\tthree\tfields",  # 3: wrong field count
+        line("c9", "p9", "six"),  # 4: rating not a number
+        line("", "p3", "4"),  # 5: empty customer
+        GOOD[1],  # 6
+        line("c8", "p8", "0"),  # 7: rating out of range
+        GOOD[2] + "\textra",  # 8: 16 fields
+        GOOD[2],  # 9
+    ]
+    frame, report = read_reviews(io.BytesIO(("\n".join(lines) + "\n").encode()), "bad.tsv")
+    assert len(frame) == 3
+    assert report.lines_skipped == 5
+    assert report.skipped["lines without 15 tab-separated fields"] == 2
+    assert report.examples["lines without 15 tab-separated fields"] == [3, 8]
+    assert report.examples["lines whose star_rating is not an integer from 1 to 5"] == [4, 7]
+    assert report.examples["lines with an empty customer_id or product_id"] == [5]
+    summary = report.summary()
+    assert "5 lines skipped" in summary and "bad.tsv" in summary
+
+
+def test_line_numbers_stay_right_across_reader_blocks() -> None:
+    lines = [HEADER] + [line(f"c{i}", "p1", "5") for i in range(3000)]
+    lines[1500] = "broken"  # line 1501
+    lines[2500] = line("c", "p", "9")  # line 2501, after the parser skipped one line
+    _, report = read_reviews(io.BytesIO(("\n".join(lines) + "\n").encode()), "big.tsv", block_size=4096)
+    assert report.examples["lines without 15 tab-separated fields"] == [1501]
+    assert report.examples["lines whose star_rating is not an integer from 1 to 5"] == [2501]
+
+
+def test_missing_column_names_the_file_and_the_column() -> None:
+    header = HEADER.replace("star_rating", "stars")
+    with pytest.raises(ReviewsFormatError, match=r"my\.tsv: header line has no column 'star_rating'"):
+        read_reviews(io.BytesIO(f"{header}\n".encode()), "my.tsv")
+
+
+def test_empty_and_corrupt_files_fail_clearly() -> None:
+    with pytest.raises(ReviewsFormatError, match=r"empty\.tsv: the file is empty"):
+        read_reviews(io.BytesIO(b""), "empty.tsv")
+    whole = gzip.compress(("\n".join([HEADER, *GOOD * 200]) + "\n").encode())
+    truncated = whole[: len(whole) - 12]
+    with pytest.raises(ReviewsFormatError, match=r"cut\.tsv\.gz: cannot"):
+        read_reviews(io.BytesIO(truncated), "cut.tsv.gz")
+
+
+def test_header_only_gives_no_rows() -> None:
+    frame, report = read_reviews(io.BytesIO(f"{HEADER}\n".encode()), "h.tsv")
+    assert len(frame) == 0 and report.rows_kept == 0
