@@ -14,7 +14,9 @@ def reviews(rows: list[tuple[str, str, int, str]]) -> pd.DataFrame:
 
 
 def grid(n_customers: int, n_videos: int) -> list[tuple[str, str, int, str]]:
-    return [(f"c{c:03d}", f"v{v:03d}", 1 + (c + v) % 5, "2015-01-01") for c in range(n_customers) for v in range(n_videos)]
+    return [
+        (f"c{c:03d}", f"v{v:03d}", 1 + (c + v) % 5, "2015-01-01") for c in range(n_customers) for v in range(n_videos)
+    ]
 
 
 def test_thresholds_drop_sparse_customers_and_videos() -> None:

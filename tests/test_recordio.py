@@ -69,7 +69,12 @@ def test_byte_identical_to_sagemaker_sdk_v2(case: str) -> None:
 
 def test_fixture_set_covers_the_interesting_cases() -> None:
     names = {p.name for p in FIXTURES.glob("*.sdk_v2.bin")}
-    assert {"tiny_one_hot.sdk_v2.bin", "one_hot_large_keys.sdk_v2.bin", "no_labels.sdk_v2.bin", "float64.sdk_v2.bin"} <= names
+    assert {
+        "tiny_one_hot.sdk_v2.bin",
+        "one_hot_large_keys.sdk_v2.bin",
+        "no_labels.sdk_v2.bin",
+        "float64.sdk_v2.bin",
+    } <= names
     assert len(names) >= 6
 
 

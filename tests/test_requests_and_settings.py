@@ -1,0 +1,82 @@
+"""Settings from the environment and the SageMaker request builders (the backend seam)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from video_recommender import sagemaker_requests as requests
+from video_recommender.engine.hyperparameters import parse_hyperparameters
+from video_recommender.settings import DEFAULT_HYPERPARAMETERS, Settings, SettingsError
+
+SETTINGS = Settings(storage_root="s3://bucket/prefix", sagemaker_role_arn="arn:aws:iam::123456789012:role/sm")
+
+
+def test_settings_defaults_and_overrides() -> None:
+    s = Settings.from_env({"AIRFLOW_HOME": "/opt/airflow"})
+    assert s.storage_root == "file:///opt/airflow/recommender-data"
+    assert (s.backend, s.run_hyperparameter_opt) == ("local", False)
+    s = Settings.from_env(
+        {"RECOMMENDER_STORAGE_ROOT": "s3://b/p/", "RECOMMENDER_BACKEND": "SageMaker", "RECOMMENDER_RUN_HPO": "yes"}
+    )
+    assert (s.storage_root, s.backend, s.run_hyperparameter_opt) == ("s3://b/p", "sagemaker", True)
+    assert Settings.from_env({"RECOMMENDER_STORAGE_ROOT": "/tmp/x"}).storage_root == "file:///tmp/x"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"RECOMMENDER_BACKEND": "emr"}, "expected one of local, sagemaker"),
+        ({"RECOMMENDER_RUN_HPO": "maybe"}, "true or false"),
+    ],
+)
+def test_bad_settings_are_named(env: dict, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_default_hyperparameters_are_valid_for_fm() -> None:
+    hp = parse_hyperparameters({**DEFAULT_HYPERPARAMETERS, "feature_dim": "10"})
+    assert hp["epochs"] > 1 and hp["factors_lr"] > 0.0001
+
+
+def test_job_names_are_valid_unique_per_run_and_try() -> None:
+    names = {
+        requests.job_name("video-recsys", "train", run, t)
+        for run in ("manual__2026-11-25T10:00:00+00:00", "scheduled__2026-11-26T00:00:00+00:00")
+        for t in (1, 2)
+    }
+    assert len(names) == 4
+    long = requests.job_name("a" * 80 + "_weird name", "transform", "r", 12)
+    for name in [*names, long]:
+        assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*", name) and len(name) <= 63
+
+
+def test_training_request_shape() -> None:
+    req = requests.training_request(SETTINGS, "job", "s3://b/train", "s3://b/validate", "s3://b/models", 1234, "run-1")
+    assert req["HyperParameters"]["feature_dim"] == "1234"
+    assert all(isinstance(v, str) for v in req["HyperParameters"].values())
+    assert [c["ChannelName"] for c in req["InputDataConfig"]] == ["train", "test"]
+    assert all(c["ContentType"] == "application/x-recordio-protobuf" for c in req["InputDataConfig"])
+    assert (
+        req["AlgorithmSpecification"]["TrainingImage"]
+        == "382416733822.dkr.ecr.us-east-1.amazonaws.com/factorization-machines:1"
+    )
+    assert req["RoleArn"] == SETTINGS.sagemaker_role_arn and req["Tags"]
+
+
+def test_transform_request_sets_formats_explicitly() -> None:
+    req = requests.transform_request(SETTINGS, "t", "m", "s3://b/test", "s3://b/out", "run-1")
+    assert req["TransformInput"]["SplitType"] == "RecordIO"
+    assert req["TransformInput"]["ContentType"] == "application/x-recordio-protobuf"
+    assert req["TransformOutput"] == {
+        "S3OutputPath": "s3://b/out",
+        "Accept": "application/jsonlines",
+        "AssembleWith": "Line",
+    }
+
+
+def test_unknown_region_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no factorization-machines image known for region 'mars-1'"):
+        requests.fm_image_uri("mars-1")

@@ -1,0 +1,81 @@
+"""The data steps over a run folder: preprocess -> prepare (RecordIO) -> evaluate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from video_recommender import steps
+from video_recommender.data.recordio import read_sparse
+from video_recommender.evaluate import EvaluationError, evaluate_step
+from video_recommender.layout import RunPaths, run_key
+
+
+def test_run_key_is_a_safe_folder_name() -> None:
+    assert run_key("manual__2026-11-25T10:00:00+00:00") == "manual__2026-11-25T10_00_00_00_00"
+
+
+def test_preprocess_and_prepare_write_recordio(tmp_path: Path, demo_reviews: Path, monkeypatch) -> None:
+    monkeypatch.setattr(steps, "TEST_RECORDS_PER_FILE", 1_000)
+    run = RunPaths(tmp_path / "run")
+    summary = steps.preprocess_step(demo_reviews, run)
+    prepared = steps.prepare_step(run)
+    counts = summary["counts"]
+    assert prepared["rows"] == {
+        "train": counts["train_rows"],
+        "validate": counts["validate_rows"],
+        "test": counts["test_rows"],
+    }
+    train, y = read_sparse((run.recordio / "train" / "train.protobuf").read_bytes())
+    assert train.n_rows == counts["train_rows"] and train.n_cols == summary["feature_dim"]
+    assert np.all(np.diff(train.indptr) == 2)  # one customer and one video per row
+    assert np.all(train.indices[0::2] < summary["n_customers"]) and np.all(
+        train.indices[1::2] >= summary["n_customers"]
+    )
+    assert set(np.unique(y)) <= {1.0, 2.0, 3.0, 4.0, 5.0}
+    test_files = sorted(p.name for p in (run.recordio / "test").iterdir())
+    assert len(test_files) == -(-counts["test_rows"] // 1_000) and test_files[0] == "test_00000.protobuf"
+    sizes = [read_sparse((run.recordio / "test" / f).read_bytes())[0].n_rows for f in test_files]
+    assert sizes[:-1] == [1_000] * (len(sizes) - 1) and sum(sizes) == counts["test_rows"]
+    assert not list(run.root.rglob("*.tmp"))
+
+
+def test_bad_input_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "reviews.tsv"
+    bad.write_text("customer_id\tproduct_id\n1\t2\n")
+    with pytest.raises(ValueError, match=r"reviews\.tsv: header line has no column 'star_rating'"):
+        steps.preprocess_step(bad, RunPaths(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(FileNotFoundError, match="missing.tsv"):
+        steps.preprocess_step(tmp_path / "missing.tsv", RunPaths(tmp_path / "run"))
+
+
+def test_evaluate_joins_scores_to_labels(tmp_path: Path, demo_reviews: Path) -> None:
+    run = RunPaths(tmp_path / "run")
+    steps.preprocess_step(demo_reviews, run)
+    steps.prepare_step(run)
+    # A transform output that predicts every label exactly, minus 0.5: RMSE must be 0.5.
+    run.transform.mkdir(parents=True)
+    for f in sorted((run.recordio / "test").iterdir()):
+        _, y = read_sparse(f.read_bytes())
+        (run.transform / f"{f.name}.out").write_text("".join(json.dumps({"score": float(v) - 0.5}) + "\n" for v in y))
+    metrics = evaluate_step(run)
+    assert metrics["test_rmse"] == pytest.approx(0.5)
+    on_disk = json.loads(run.metrics.read_text())
+    assert on_disk["rows"]["scored"] == on_disk["rows"]["test"] and on_disk["feature_dim"] > 0
+    assert on_disk["naive_rmse"] > 0.5
+
+
+def test_evaluate_refuses_misaligned_output(tmp_path: Path, demo_reviews: Path) -> None:
+    run = RunPaths(tmp_path / "run")
+    steps.preprocess_step(demo_reviews, run)
+    steps.prepare_step(run)
+    run.transform.mkdir(parents=True)
+    first = sorted((run.recordio / "test").iterdir())[0]
+    (run.transform / f"{first.name}.out").write_text('{"score": 4.0}\n')
+    with pytest.raises(EvaluationError, match="1 scores for"):
+        evaluate_step(run)
+    assert not run.metrics.exists()
