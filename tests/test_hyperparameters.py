@@ -59,9 +59,9 @@ def test_invalid_values_name_the_parameter_and_range(name: str, value: str, expe
 
 
 def test_unknown_and_missing_names() -> None:
-    with pytest.raises(HyperParameterError, match="Unknown hyperparameter.*'learning_rate'"):
+    with pytest.raises(HyperParameterError, match=r"Unknown hyperparameter.*'learning_rate'"):
         parse_hyperparameters({**REQUIRED, "learning_rate": "0.1"})
-    with pytest.raises(HyperParameterError, match="Missing required hyperparameter.*'feature_dim'"):
+    with pytest.raises(HyperParameterError, match=r"Missing required hyperparameter.*'feature_dim'"):
         parse_hyperparameters({"num_factors": "8", "predictor_type": "regressor"})
 
 

@@ -39,8 +39,8 @@ def test_duplicates_keep_the_latest_review() -> None:
     all_rows = pd.concat([result.train, result.validate, result.test])
     assert len(all_rows) == 100
     rating = all_rows.set_index(["customer_index", "video_index"])["star_rating"]
-    assert rating[(0, 0)] == 5.0  # the 2016 review won
-    assert rating[(1, 1)] == float(1 + 2 % 5)  # the grid's 2015 review beat the 2010 one
+    assert rating[0, 0] == 5.0  # the 2016 review won
+    assert rating[1, 1] == float(1 + 2 % 5)  # the grid's 2015 review beat the 2010 one
 
 
 def test_indices_are_sequential_and_sorted_by_id() -> None:

@@ -49,7 +49,7 @@ def test_bad_input_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"reviews\.tsv: header line has no column 'star_rating'"):
         steps.preprocess_step(bad, RunPaths(tmp_path / "run"))
     assert not (tmp_path / "run").exists()
-    with pytest.raises(FileNotFoundError, match="missing.tsv"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.tsv"):
         steps.preprocess_step(tmp_path / "missing.tsv", RunPaths(tmp_path / "run"))
 
 
