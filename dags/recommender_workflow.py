@@ -84,8 +84,9 @@ def video_recommender():
         return tasks.transform_request(run, prepared, training, None, SETTINGS, ti.try_number)
 
     @task(multiple_outputs=False)
-    def evaluate(run: dict, training: dict | None, _transformed: dict) -> dict:
-        return tasks.evaluate(run, training, SETTINGS)
+    def evaluate(run: dict, _transformed: dict, ti=None) -> dict:
+        # Pulled, not passed: an XCom argument from `train` would make a skipped `train` skip evaluation.
+        return tasks.evaluate(run, ti.xcom_pull(task_ids="train"), SETTINGS)
 
     run = start()
     prepared = prepare(run, preprocess(run))
@@ -104,7 +105,7 @@ def video_recommender():
     prepared >> branch >> [train_config, tune]
     train_config >> train
     [train, tune] >> transform_config
-    evaluate(run, train.output, transform.output) >> end
+    evaluate(run, transform.output) >> end
 
 
 video_recommender()

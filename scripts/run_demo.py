@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -65,11 +66,43 @@ def main(argv: list[str] | None = None) -> int:
         conf["seed"] = args.seed
     setup_seconds = time.perf_counter() - t0
 
-    dag_run = dag.test(run_conf=conf)
-    return summarise(dag, dag_run, setup_seconds)
+    # dag.test prints task logs with tracebacks; keep their last lines ("SomeError: why") for the summary.
+    watch = ErrorLineTee(sys.stdout)
+    sys.stdout = watch
+    try:
+        dag_run = dag.test(run_conf=conf)
+    finally:
+        sys.stdout = watch.stream
+    return summarise(dag, dag_run, setup_seconds, watch.errors)
 
 
-def summarise(dag, dag_run, setup_seconds: float) -> int:
+class ErrorLineTee:
+    """Pass output through, remembering lines such as ``airflow...AirflowException: <reason>``."""
+
+    PATTERN = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$")
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.errors: list[str] = []
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        self._partial += text
+        *lines, self._partial = self._partial.split("\n")
+        for line in lines:
+            match = self.PATTERN.match(line.strip())
+            if match and not any(e.endswith(f": {match.group(2)}") for e in self.errors):
+                self.errors.append(f"{match.group(1)}: {match.group(2)}")
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
+def summarise(dag, dag_run, setup_seconds: float, failures: list[str]) -> int:
     from airflow.models import TaskInstance
     from airflow.utils.session import create_session
     from sqlalchemy import select
@@ -89,13 +122,15 @@ def summarise(dag, dag_run, setup_seconds: float) -> int:
     print(f"   Airflow set-up (metadata DB, DAG parse): {setup_seconds:.1f} s")
     for _, task_id, state, duration in rows:
         shown = f"{duration:6.1f} s" if duration is not None else "     - "
-        print(f"   {task_id:<20} {state.split('.')[-1]:<10} {shown}")
+        print(f"   {task_id:<20} {state.split('.')[-1]:<16} {shown}")
     settings = Settings.from_env()
     root = settings.storage_root
     metrics_uri = f"{root}/runs/{run_key(dag_run.run_id)}/metrics.json"
     metrics_path = Path(metrics_uri.removeprefix("file://")) if metrics_uri.startswith("file://") else None
     if str(dag_run.state).split(".")[-1] != "success" or metrics_path is None or not metrics_path.exists():
-        print("The run did not succeed; the task logs above say why.", file=sys.stderr)
+        print("The run did not succeed:", file=sys.stderr)
+        for failure in failures or ["see the task logs above"]:
+            print(f"   {failure}", file=sys.stderr)
         return 1
     m = json.loads(metrics_path.read_text())
     r = m["rows"]
@@ -103,6 +138,8 @@ def summarise(dag, dag_run, setup_seconds: float) -> int:
         f"   rows: {r['read']} read ({r['lines_skipped']} lines skipped), {r['after_dedupe']} after filtering, "
         f"train/validate/test {r['train']}/{r['validate']}/{r['test']}; feature_dim {m['feature_dim']}"
     )
+    for reason, count in r["lines_skipped_by_reason"].items():
+        print(f"   skipped: {count} {reason}")
     print(
         f"   test RMSE {m['test_rmse']:.4f} vs naive (train mean) {m['naive_rmse']:.4f}: ratio {m['rmse_ratio_to_naive']:.3f}"
     )

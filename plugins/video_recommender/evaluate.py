@@ -68,6 +68,7 @@ def evaluate_step(run: RunPaths, training: dict | None = None) -> dict:
         "rows": {
             "read": pre["read"]["rows_kept"],
             "lines_skipped": pre["read"]["lines_skipped"],
+            "lines_skipped_by_reason": pre["read"]["skipped_by_reason"],
             "after_filter": counts["rows_after_filter"],
             "after_dedupe": counts["rows_after_dedupe"],
             "train": counts["train_rows"],

@@ -1,0 +1,81 @@
+"""The whole DAG through Airflow (dag.test on SQLite), local backend, offline."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_dag(monkeypatch: pytest.MonkeyPatch, storage: Path, conf: dict):
+    from airflow.models import DagBag, TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    monkeypatch.setenv("RECOMMENDER_STORAGE_ROOT", storage.as_uri())
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}
+    dag = bag.dags["video_recommender"]
+    dag_run = dag.test(run_conf=conf)
+    with create_session() as session:
+        tis = session.scalars(
+            select(TaskInstance).where(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == dag_run.run_id)
+        ).all()
+        states = {ti.task_id: str(ti.state).split(".")[-1] for ti in tis}
+    metrics = next(storage.glob("runs/*/metrics.json"), None)
+    return str(dag_run.state).split(".")[-1], states, metrics
+
+
+def test_default_data_beats_the_naive_baseline(airflow_db, monkeypatch, tmp_path) -> None:
+    state, states, metrics_path = run_dag(monkeypatch, tmp_path, {})
+    assert state == "success", states
+    assert states["tune"] == "skipped"
+    assert all(s == "success" for t, s in states.items() if t != "tune")
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["test_rmse"] <= 0.85 * metrics["naive_rmse"], metrics
+    assert metrics["rows"]["scored"] == metrics["rows"]["test"] > 0
+    run_dir = metrics_path.parent
+    assert (run_dir / "input" / "reviews.tsv.gz").exists()
+    assert len(list((run_dir / "transform").glob("test_*.protobuf.out"))) == len(
+        list((run_dir / "recordio" / "test").glob("*"))
+    )
+    assert list((run_dir / "models").glob("*/output/model.tar.gz"))
+
+
+def test_a_plain_file_with_malformed_lines_runs_and_reports_them(
+    airflow_db, monkeypatch, tmp_path, demo_reviews
+) -> None:
+    lines = gzip.decompress(demo_reviews.read_bytes()).decode().splitlines()
+    lines[10] = "a\tbroken\tline"
+    lines[20] = lines[20].replace("\t5\t", "\tfive\t", 1) if "\t5\t" in lines[20] else "another\tbroken"
+    plain = tmp_path / "reviews.tsv"
+    plain.write_text("\n".join(lines) + "\n")
+    state, states, metrics_path = run_dag(monkeypatch, tmp_path / "storage", {"input_uri": str(plain)})
+    assert state == "success", states
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["rows"]["lines_skipped"] == 2
+    assert metrics["input"].endswith("reviews.tsv")
+
+
+def test_missing_column_fails_preprocess_naming_the_file(airflow_db, monkeypatch, tmp_path, capfd) -> None:
+    bad = tmp_path / "not_reviews.tsv"
+    bad.write_text("customer_id\tvideo\trating\n1\t2\t3\n")
+    state, states, metrics_path = run_dag(monkeypatch, tmp_path / "storage", {"input_uri": str(bad)})
+    assert state == "failed" and states["preprocess"] == "failed"
+    assert metrics_path is None
+    out = capfd.readouterr()
+    assert "not_reviews.tsv: header line has no column 'product_id', 'star_rating'" in out.out + out.err
+
+
+def test_tuning_branch_says_not_yet_supported(airflow_db, monkeypatch, tmp_path, capfd) -> None:
+    state, states, _ = run_dag(monkeypatch, tmp_path, {"run_hyperparameter_opt": True, "synthetic_scale": 0.01})
+    assert state == "failed", json.dumps(states)
+    assert states["train"] == "skipped" and states["tune"] == "failed"
+    assert states["evaluate"] == states["end"] == "upstream_failed"
+    out = capfd.readouterr()
+    assert "Hyper-parameter tuning on the 'local' backend is not yet supported" in out.out + out.err
