@@ -26,14 +26,20 @@ print(time.perf_counter() - start)
 
 
 def main() -> None:
-    env = {**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins")}
+    env = {
+        **os.environ,
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+    }
     env["PYTHONPATH"] = str(REPO / "plugins")
     times = []
     for _ in range(5):
         out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, check=True)
         times.append(float(out.stdout.strip().splitlines()[-1]))
-    print(f"DAG parse (DagBag fill, cold plugin imports): median {statistics.median(times) * 1000:.0f} ms, "
-          f"max {max(times) * 1000:.0f} ms over {len(times)} runs")
+    print(
+        f"DAG parse (DagBag fill, cold plugin imports): median {statistics.median(times) * 1000:.0f} ms, "
+        f"max {max(times) * 1000:.0f} ms over {len(times)} runs"
+    )
 
 
 if __name__ == "__main__":

@@ -19,11 +19,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins"))
 
-from video_recommender.data.recordio import MAGIC, SparseRows, _record_class, encode_sparse  # noqa: E402
+from video_recommender.data.recordio import MAGIC, SparseRows, encode_sparse, record_message_class
 
 
 def per_row_protobuf(rows: SparseRows, labels: np.ndarray) -> bytes:
-    record_class = _record_class()
+    record_class = record_message_class()
     out = bytearray()
     for i in range(rows.n_rows):
         lo, hi = rows.indptr[i], rows.indptr[i + 1]
@@ -55,7 +55,9 @@ def main() -> None:
         timings[name] = (time.perf_counter() - start, data)
     (t_ours, ours), (t_ref, ref) = timings.values()
     assert ours == ref, "encoders disagree"
-    print(f"{n} one-hot rows, feature_dim {customers + videos}, {len(ours) / 1e6:.1f} MB, identical bytes: {ours == ref}")
+    print(
+        f"{n} one-hot rows, feature_dim {customers + videos}, {len(ours) / 1e6:.1f} MB, identical bytes: {ours == ref}"
+    )
     print(f"{'encoder':<34}{'seconds':>10}{'rows/s':>14}")
     for name, (seconds, _) in timings.items():
         print(f"{name:<34}{seconds:>10.3f}{n / seconds:>14,.0f}")

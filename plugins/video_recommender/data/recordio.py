@@ -265,7 +265,7 @@ def iter_record_payloads(data: bytes | memoryview, source: str = "<bytes>") -> I
         raise RecordIOError(f"{source}: file ends inside a split record")
 
 
-def _record_class() -> type:
+def record_message_class() -> type:
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
     fdp = descriptor_pb2.FileDescriptorProto(
@@ -330,7 +330,7 @@ def parse_record(payload: bytes) -> object:
     """Parse one payload into an ``aialgs.data.Record`` protobuf message."""
     global _RECORD_CLASS
     if _RECORD_CLASS is None:
-        _RECORD_CLASS = _record_class()
+        _RECORD_CLASS = record_message_class()
     record = _RECORD_CLASS()
     record.ParseFromString(payload)
     return record
