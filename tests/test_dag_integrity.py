@@ -43,9 +43,7 @@ def test_tasks_and_order(dag) -> None:
 
 
 def test_no_cycles_and_airflow3_authoring(dag) -> None:
-    from airflow.utils.dag_cycle_tester import check_cycle
-
-    check_cycle(dag)  # raises on a cycle
+    dag.check_cycle()  # raises on a cycle
     assert dag.schedule is None and dag.catchup is False
     assert set(dag.params) == {"input_uri", "run_hyperparameter_opt", "synthetic_scale", "seed"}
     source = DAG_FILE.read_text()
