@@ -1,0 +1,32 @@
+"""Task bodies: backend checks and storage paths (the Airflow-aware glue)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from video_recommender import tasks
+from video_recommender.settings import Settings
+
+
+def test_sagemaker_backend_stops_at_start_with_a_clear_message(tmp_path: Path) -> None:
+    from airflow.exceptions import AirflowException
+
+    settings = Settings(storage_root=tmp_path.as_uri(), backend="sagemaker")
+    with pytest.raises(AirflowException, match="RECOMMENDER_BACKEND='sagemaker' is not yet supported"):
+        tasks.start(settings, "manual__1")
+
+
+def test_start_fixes_the_run_folder_under_the_storage_root(tmp_path: Path) -> None:
+    run = tasks.start(Settings(storage_root=tmp_path.as_uri()), "manual__2026-11-25T10:00:00+00:00")
+    assert run["run_root"] == f"{tmp_path.as_uri()}/runs/manual__2026-11-25T10_00_00_00_00"
+
+
+@pytest.mark.parametrize("form", ["plain", "file-uri"])
+def test_input_paths_accept_plain_paths_and_file_uris(tmp_path: Path, form: str) -> None:
+    target = tmp_path / "reviews.tsv"
+    target.write_text("x")
+    uri = str(target) if form == "plain" else target.as_uri()
+    path = tasks.storage_path(uri, Settings(storage_root=tmp_path.as_uri()))
+    assert path.read_text() == "x" and path.protocol == "file"
