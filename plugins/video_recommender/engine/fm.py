@@ -24,55 +24,84 @@ import math
 
 import numba
 import numpy as np
-from numba import prange
+from llvmlite import ir
+from numba import prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+# Order of the float32 `rates` vector handed to `train_epoch`.
+RATES = ("bias_lr", "linear_lr", "factors_lr", "bias_wd", "linear_wd", "factors_wd", "rescale_grad", "clip_gradient")
+
+
+PREFETCH_AHEAD = 4  # samples: far enough for a random row of `v` to arrive from memory in time
+
+
+@intrinsic
+def _prefetch(typingctx, arr, i, j):  # pragma: no cover - compiled
+    """Hint the CPU to load ``arr[i, j]`` into cache (LLVM's prefetch; no effect on results)."""
+
+    def codegen(context, builder, signature, args):
+        arr_type = signature.args[0]
+        array = context.make_array(arr_type)(context, builder, args[0])
+        index = [context.cast(builder, a, t, types.intp) for a, t in zip(args[1:], signature.args[1:], strict=True)]
+        ptr = cgutils.get_item_pointer(context, builder, arr_type, array, index, wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0i8"
+        )
+        # write intent (1), high locality (3), data cache (1)
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 1), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.void(arr, i, j), codegen
+
+
+@numba.njit(cache=True, inline="always")
+def _prefetch_rows(indptr, indices, v, r):  # pragma: no cover - compiled
+    k = v.shape[1]
+    for p in range(indptr[r], indptr[r + 1]):
+        i = indices[p]
+        for f in range(0, k, 16):  # one hint per 64-byte cache line
+            _prefetch(v, i, f)
 
 
 @numba.njit(cache=True, fastmath=True, inline="always")
-def _clip(g: float, c: float) -> float:
-    if c > 0.0:
-        if g > c:
-            return c
-        if g < -c:
-            return -c
-    return g
+def _clip(g, c):  # pragma: no cover - compiled
+    return min(max(g, -c), c)
 
 
-@numba.njit(parallel=True, cache=True, fastmath=True)
+@numba.njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def train_epoch(
-    indptr,
-    indices,
-    values,
-    labels,
-    order,
-    batch_bounds,
-    w0,
-    w,
-    v,
-    lr_b,
-    lr_w,
-    lr_v,
-    wd_b,
-    wd_w,
-    wd_v,
-    rescale,
-    clip,
-    classifier,
-):  # pragma: no cover - compiled
-    """One pass over rows ``order``; returns the summed training loss (squared error or log loss)."""
+    indptr, indices, values, labels, batch_bounds, batch_order, w0, w, v, rates, classifier
+):  # pragma: no cover
+    """One pass over the mini-batches (rows ``batch_bounds[b]:batch_bounds[b+1]``) in the order
+    ``batch_order``; returns the summed loss. Rows are stored shuffled (``shuffle_rows``), so a
+    mini-batch reads contiguous memory.
+
+    All arithmetic is float32 so the factor loops vectorise. ``rates`` holds the
+    learning rates, weight decays, rescale_grad and clip_gradient (0 = no clipping).
+    """
     n_batches = len(batch_bounds) - 1
     k = v.shape[1]
+    lr_b, lr_w, lr_v = rates[0], rates[1], rates[2]
+    wd_b, wd_w, wd_v = rates[3], rates[4], rates[5]
+    rescale, clip = rates[6], rates[7]
+    half = np.float32(0.5)
     losses = np.zeros(n_batches)
-    for b in prange(n_batches):
+    for j in prange(n_batches):
+        b = batch_order[j]
         s = np.empty(k, dtype=np.float32)
         loss = 0.0
-        g_bias = 0.0
-        for t in range(batch_bounds[b], batch_bounds[b + 1]):
-            r = order[t]
+        g_bias = np.float32(0.0)
+        end = batch_bounds[b + 1]
+        for r in range(batch_bounds[b], end):
+            if r + PREFETCH_AHEAD < end:
+                _prefetch_rows(indptr, indices, v, r + PREFETCH_AHEAD)
             lo, hi = indptr[r], indptr[r + 1]
             pred = w0[0]
-            for f in range(k):
-                s[f] = 0.0
-            sq = 0.0
+            s[:] = 0.0
+            sq = np.float32(0.0)
             for p in range(lo, hi):
                 i = indices[p]
                 x = values[p]
@@ -81,14 +110,14 @@ def train_epoch(
                     a = v[i, f] * x
                     s[f] += a
                     sq += a * a
-            inter = 0.0
+            inter = np.float32(0.0)
             for f in range(k):
                 inter += s[f] * s[f]
-            pred += 0.5 * (inter - sq)
+            pred += half * (inter - sq)
             y = labels[r]
             if classifier:
-                z = min(max(pred, -35.0), 35.0)
-                prob = 1.0 / (1.0 + math.exp(-z))
+                z = min(max(pred, np.float32(-35.0)), np.float32(35.0))
+                prob = np.float32(1.0) / (np.float32(1.0) + np.float32(math.exp(-z)))
                 g = prob - y
                 loss -= y * math.log(max(prob, 1e-12)) + (1.0 - y) * math.log(max(1.0 - prob, 1e-12))
             else:
@@ -99,39 +128,76 @@ def train_epoch(
             for p in range(lo, hi):
                 i = indices[p]
                 x = values[p]
-                w[i] -= lr_w * (_clip(g * x, clip) + wd_w * w[i])
-                for f in range(k):
-                    vf = v[i, f]
-                    v[i, f] = vf - lr_v * (_clip(g * x * (s[f] - vf * x), clip) + wd_v * vf)
+                gx = g * x
+                if clip > 0:
+                    w[i] -= lr_w * (_clip(gx, clip) + wd_w * w[i])
+                    for f in range(k):
+                        vf = v[i, f]
+                        v[i, f] = vf - lr_v * (_clip(gx * (s[f] - vf * x), clip) + wd_v * vf)
+                else:
+                    w[i] -= lr_w * (gx + wd_w * w[i])
+                    for f in range(k):
+                        vf = v[i, f]
+                        v[i, f] = vf - lr_v * (gx * (s[f] - vf * x) + wd_v * vf)
         # The global bias is touched by every sample: one update per mini-batch (as MXNet
         # does for every parameter) keeps threads from fighting over its cache line.
-        w0[0] -= lr_b * (_clip(g_bias, clip) + wd_b * w0[0])
+        if clip > 0:
+            g_bias = _clip(g_bias, clip)
+        w0[0] -= lr_b * (g_bias + wd_b * w0[0])
         losses[b] = loss
     return losses.sum()
 
 
-@numba.njit(parallel=True, cache=True, fastmath=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
+def shuffle_rows(indptr, indices, values, labels, order):  # pragma: no cover - compiled
+    """Copy CSR rows (and labels) into the order ``order``, so an epoch reads memory sequentially."""
+    n = len(order)
+    new_indptr = np.empty(n + 1, dtype=indptr.dtype)
+    new_indptr[0] = 0
+    for t in range(n):
+        r = order[t]
+        new_indptr[t + 1] = new_indptr[t] + indptr[r + 1] - indptr[r]
+    new_indices = np.empty_like(indices)
+    new_values = np.empty_like(values)
+    new_labels = np.empty_like(labels)
+    for t in prange(n):
+        r = order[t]
+        lo = indptr[r]
+        dst = new_indptr[t]
+        for j in range(indptr[r + 1] - lo):
+            new_indices[dst + j] = indices[lo + j]
+            new_values[dst + j] = values[lo + j]
+        new_labels[t] = labels[r]
+    return new_indptr, new_indices, new_values, new_labels
+
+
+@numba.njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def predict(indptr, indices, values, w0, w, v, classifier):  # pragma: no cover - compiled
     """Raw FM output per row, passed through a sigmoid for the classifier."""
     n = len(indptr) - 1
     k = v.shape[1]
     out = np.empty(n, dtype=np.float32)
+    half = np.float32(0.5)
     for r in prange(n):
+        if r + PREFETCH_AHEAD < n:
+            _prefetch_rows(indptr, indices, v, r + PREFETCH_AHEAD)
+        s = np.zeros(k, dtype=np.float32)
         pred = w0[0]
-        sq = 0.0
-        inter = 0.0
-        for f in range(k):
-            sf = 0.0
-            for p in range(indptr[r], indptr[r + 1]):
-                a = v[indices[p], f] * values[p]
-                sf += a
-                sq += a * a
-            inter += sf * sf
+        sq = np.float32(0.0)
         for p in range(indptr[r], indptr[r + 1]):
-            pred += w[indices[p]] * values[p]
-        pred += 0.5 * (inter - sq)
+            i = indices[p]
+            x = values[p]
+            pred += w[i] * x
+            for f in range(k):
+                a = v[i, f] * x
+                s[f] += a
+                sq += a * a
+        inter = np.float32(0.0)
+        for f in range(k):
+            inter += s[f] * s[f]
+        pred += half * (inter - sq)
         if classifier:
-            z = min(max(pred, -35.0), 35.0)
-            pred = 1.0 / (1.0 + math.exp(-z))
+            z = min(max(pred, np.float32(-35.0)), np.float32(35.0))
+            pred = np.float32(1.0) / (np.float32(1.0) + np.float32(math.exp(-z)))
         out[r] = pred
     return out

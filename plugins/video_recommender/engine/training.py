@@ -156,60 +156,27 @@ def train_model(
         hp["predictor_type"],
     )
     batch = hp["mini_batch_size"]
-    rescale = hp["rescale_grad"] if hp["rescale_grad"] is not None else 1.0 / batch
-    clip = hp["clip_gradient"] if hp["clip_gradient"] is not None else 0.0
+    defaults = {"rescale_grad": 1.0 / batch, "clip_gradient": 0.0}
+    rates = np.array([hp[name] if hp[name] is not None else defaults[name] for name in fm.RATES], dtype=np.float32)
     n = train.n_rows
     bounds = np.append(np.arange(0, n, batch), n).astype(np.int64)
-    indptr, indices, values = (
-        train.indptr.astype(np.int64),
-        train.indices.astype(np.int32),
-        train.values.astype(np.float32),
-    )
+    # Shuffle the rows physically once; each epoch then visits the mini-batches in a new
+    # random order, reading contiguous memory (2.5x faster than indexing rows at random).
+    indptr, indices, values, y = fm.shuffle_rows(
+        train.indptr.astype(np.int64), train.indices.astype(np.int32), train.values.astype(np.float32),
+        y.astype(np.float32), rng.permutation(n).astype(np.int64),
+    )  # fmt: skip
     # Load (or compile, the first time ever) the kernel before timing epoch 0.
-    no_rows, no_batches = np.zeros(0, np.int64), np.zeros(1, np.int64)
     fm.train_epoch(
-        indptr,
-        indices,
-        values,
-        y,
-        no_rows,
-        no_batches,
-        model.w0.copy(),
-        model.w[:1].copy(),
-        model.v[:1].copy(),
-        0.0,
-        0.0,
-        0.0,
-        0.0,
-        0.0,
-        0.0,
-        1.0,
-        0.0,
-        classifier,
-    )
+        indptr, indices, values, y, bounds[:1], np.zeros(0, np.int64),
+        model.w0.copy(), model.w[:1].copy(), model.v[:1].copy(), rates, classifier,
+    )  # fmt: skip
     losses = []
     for epoch in range(hp["epochs"]):
-        order = rng.permutation(n).astype(np.int64)
+        batch_order = rng.permutation(len(bounds) - 1).astype(np.int64)
         start = time.perf_counter()
         total = fm.train_epoch(
-            indptr,
-            indices,
-            values,
-            y,
-            order,
-            bounds,
-            model.w0,
-            model.w,
-            model.v,
-            hp["bias_lr"],
-            hp["linear_lr"],
-            hp["factors_lr"],
-            hp["bias_wd"],
-            hp["linear_wd"],
-            hp["factors_wd"],
-            rescale,
-            clip,
-            classifier,
+            indptr, indices, values, y, bounds, batch_order, model.w0, model.w, model.v, rates, classifier
         )
         seconds = max(time.perf_counter() - start, 1e-9)
         if not np.isfinite(total):
