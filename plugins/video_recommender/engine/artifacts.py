@@ -108,7 +108,7 @@ def load_ndarray_list(data: bytes, source: str = "params") -> dict[str, np.ndarr
     return dict(zip(names, arrays, strict=True))
 
 
-def _symbol_json(predictor_type: str) -> str:
+def _symbol_json(predictor_type: str, feature_dim: int, num_factors: int) -> str:
     """MXNet symbol graph of the FM network: data . w1 + w0 + 1/2 sum((data . v)^2 - data^2 . v^2)."""
     nodes: list[dict] = []
 
@@ -118,10 +118,11 @@ def _symbol_json(predictor_type: str) -> str:
         )
         return len(nodes) - 1
 
-    data = node("null", "data", attrs={"__storage_type__": "2"})
-    w1 = node("null", "w1_weight")
-    w0 = node("null", "w0_weight")
-    v = node("null", "v")
+    # Variables carry their shapes so MXNet can bind the graph from the checkpoint alone.
+    data = node("null", "data")
+    w1 = node("null", "w1_weight", attrs={"__shape__": f"({feature_dim}, 1)"})
+    w0 = node("null", "w0_weight", attrs={"__shape__": "(1,)"})
+    v = node("null", "v", attrs={"__shape__": f"({feature_dim}, {num_factors})"})
     linear = node("dot", "dot0", (data, w1))
     linear = node("broadcast_add", "broadcast_plus0", (linear, w0))
     xv = node("dot", "dot1", (data, v))
@@ -156,7 +157,10 @@ def write_model_tar_gz(model: FMModel) -> bytes:
     )
     inner = io.BytesIO()
     with zipfile.ZipFile(inner, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, payload in (("symbol.json", _symbol_json(model.predictor_type).encode()), ("params", params)):
+        for name, payload in (
+            ("symbol.json", _symbol_json(model.predictor_type, model.feature_dim, model.num_factors).encode()),
+            ("params", params),
+        ):
             info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, payload)
