@@ -379,4 +379,4 @@ def read_sparse(data: bytes, source: str = "<bytes>") -> tuple[SparseRows, np.nd
         np.asarray(values, dtype=np.float32),
         n_cols,
     )
-    return rows, (None if np.isnan(label_array).all() and len(label_array) else label_array)
+    return rows, (None if np.isnan(label_array).all() else label_array)

@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from video_recommender.data.recordio import RecordIOError, SparseRows, read_sparse
+from video_recommender.data.recordio import RecordIOError, SparseRows
 from video_recommender.engine.artifacts import FMModel, write_model_tar_gz
 from video_recommender.engine.hyperparameters import HyperParameterError, parse_hyperparameters
+from video_recommender.engine.recordio_decode import read_sparse_fast
 from video_recommender.storage import Resolver, list_files, write_atomically
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def read_channel(channel: dict, resolve: Resolver) -> tuple[SparseRows, np.ndarr
     parts, labels = [], []
     for f in files:
         try:
-            rows, y = read_sparse(f.read_bytes(), source=str(f))
+            rows, y = read_sparse_fast(f.read_bytes(), source=str(f))
         except RecordIOError as exc:
             raise JobFailed(f"ClientError: channel '{name}': {exc}") from exc
         if y is None or np.isnan(y).any():

@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from video_recommender.data.recordio import RecordIOError, read_sparse
+from video_recommender.data.recordio import RecordIOError
 from video_recommender.engine.artifacts import ModelArtifactError, read_model_tar_gz
+from video_recommender.engine.recordio_decode import read_sparse_fast
 from video_recommender.engine.training import RECORDIO, JobFailed, score
 from video_recommender.storage import Resolver, list_files, relative_name, write_atomically
 
@@ -83,7 +84,7 @@ def run_transform_job(config: dict, resolve: Resolver, emit: Callable[[str], Non
         records = 0
         for f in files:
             try:
-                rows, _ = read_sparse(f.read_bytes(), source=str(f))
+                rows, _ = read_sparse_fast(f.read_bytes(), source=str(f))
             except RecordIOError as exc:
                 raise JobFailed(f"ClientError: {exc}") from exc
             if rows.n_rows and (rows.n_cols > model.feature_dim or int(rows.indices.max()) >= model.feature_dim):
