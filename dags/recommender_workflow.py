@@ -73,20 +73,24 @@ def video_recommender():
 
     @task.branch
     def choose_training(params=None) -> str:
-        return "tune" if params["run_hyperparameter_opt"] else "training_request"
+        return "tuning_request" if params["run_hyperparameter_opt"] else "training_request"
 
     @task(multiple_outputs=False)
     def training_request(run: dict, prepared: dict, ti=None) -> dict:
         return tasks.training_request(run, prepared, SETTINGS, ti.try_number)
 
+    @task(multiple_outputs=False)
+    def tuning_request(run: dict, prepared: dict, ti=None) -> dict:
+        return tasks.tuning_request(run, prepared, SETTINGS, ti.try_number)
+
     @task(trigger_rule="none_failed_min_one_success", multiple_outputs=False)
-    def transform_request(run: dict, prepared: dict, training: dict | None, ti=None) -> dict:
-        return tasks.transform_request(run, prepared, training, None, SETTINGS, ti.try_number)
+    def transform_request(run: dict, prepared: dict, training: dict | None, tuning: dict | None, ti=None) -> dict:
+        return tasks.transform_request(run, prepared, training, tuning, SETTINGS, ti.try_number)
 
     @task(multiple_outputs=False)
     def evaluate(run: dict, _transformed: dict, ti=None) -> dict:
-        # Pulled, not passed: an XCom argument from `train` would make a skipped `train` skip evaluation.
-        return tasks.evaluate(run, ti.xcom_pull(task_ids="train"), SETTINGS)
+        # Pulled, not passed: an XCom argument from a skipped branch would skip evaluation.
+        return tasks.evaluate(run, ti.xcom_pull(task_ids="train"), ti.xcom_pull(task_ids="tune"), SETTINGS)
 
     run = start()
     prepared = prepare(run, preprocess(run))
@@ -95,15 +99,15 @@ def video_recommender():
     train = training_operator(
         SETTINGS.backend, task_id="train", config=train_config, storage_conn_id=SETTINGS.aws_conn_id
     )
-    tune = tuning_operator(SETTINGS.backend, task_id="tune")
-    transform_config = transform_request(run, prepared, train.output)
+    tune_config = tuning_request(run, prepared)
+    tune = tuning_operator(SETTINGS.backend, task_id="tune", config=tune_config, storage_conn_id=SETTINGS.aws_conn_id)
+    transform_config = transform_request(run, prepared, train.output, tune.output)
     transform = transform_operator(
         SETTINGS.backend, task_id="transform", config=transform_config, storage_conn_id=SETTINGS.aws_conn_id
     )
     end = EmptyOperator(task_id="end")
 
-    prepared >> branch >> [train_config, tune]
-    train_config >> train
+    prepared >> branch >> [train_config, tune_config]
     [train, tune] >> transform_config
     evaluate(run, transform.output) >> end
 

@@ -44,3 +44,10 @@ def demo_reviews(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("reviews") / "reviews.tsv.gz"
     path.write_bytes(reviews_to_tsv_gz(frame))
     return path
+
+
+@pytest.fixture
+def job_dir(tmp_path: Path) -> Path:
+    from fm_jobs import write_job_dir
+
+    return write_job_dir(tmp_path)

@@ -27,12 +27,13 @@ def dag():
 def test_tasks_and_order(dag) -> None:
     downstream = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
     assert downstream == {
-        "start": ["evaluate", "prepare", "preprocess", "training_request", "transform_request"],  # run folder via XCom
+        "start": ["evaluate", "prepare", "preprocess", "training_request", "transform_request", "tuning_request"],
         "preprocess": ["prepare"],
-        "prepare": ["choose_training", "training_request", "transform_request"],
-        "choose_training": ["training_request", "tune"],
+        "prepare": ["choose_training", "training_request", "transform_request", "tuning_request"],
+        "choose_training": ["training_request", "tuning_request"],
         "training_request": ["train"],
         "train": ["transform_request"],
+        "tuning_request": ["tune"],
         "tune": ["transform_request"],
         "transform_request": ["transform"],
         "transform": ["evaluate"],

@@ -6,6 +6,7 @@ import gzip
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -34,8 +35,8 @@ def run_dag(monkeypatch: pytest.MonkeyPatch, storage: Path, conf: dict):
 def test_default_data_beats_the_naive_baseline(airflow_db, monkeypatch, tmp_path) -> None:
     state, states, metrics_path = run_dag(monkeypatch, tmp_path, {})
     assert state == "success", states
-    assert states["tune"] == "skipped"
-    assert all(s == "success" for t, s in states.items() if t != "tune")
+    assert states["tune"] == states["tuning_request"] == "skipped"
+    assert all(s == "success" for t, s in states.items() if t not in ("tune", "tuning_request"))
     metrics = json.loads(metrics_path.read_text())
     assert metrics["test_rmse"] <= 0.85 * metrics["naive_rmse"], metrics
     assert metrics["rows"]["scored"] == metrics["rows"]["test"] > 0
@@ -72,10 +73,26 @@ def test_missing_column_fails_preprocess_naming_the_file(airflow_db, monkeypatch
     assert "not_reviews.tsv: header line has no column 'product_id', 'star_rating'" in out.out + out.err
 
 
-def test_tuning_branch_says_not_yet_supported(airflow_db, monkeypatch, tmp_path, capfd) -> None:
-    state, states, _ = run_dag(monkeypatch, tmp_path, {"run_hyperparameter_opt": True, "synthetic_scale": 0.01})
-    assert state == "failed", json.dumps(states)
-    assert states["train"] == "skipped" and states["tune"] == "failed"
-    assert states["evaluate"] == states["end"] == "upstream_failed"
-    out = capfd.readouterr()
-    assert "Hyper-parameter tuning on the 'local' backend is not yet supported" in out.out + out.err
+def test_tuning_branch_scores_with_the_best_training_job(airflow_db, monkeypatch, tmp_path) -> None:
+    from video_recommender.data.recordio import read_sparse
+    from video_recommender.engine.artifacts import read_model_tar_gz
+    from video_recommender.engine.training import score
+    from video_recommender.engine.transform import read_predictions
+
+    state, states, metrics_path = run_dag(
+        monkeypatch, tmp_path, {"run_hyperparameter_opt": True, "synthetic_scale": 0.02}
+    )
+    assert state == "success", json.dumps(states)
+    assert states["train"] == states["training_request"] == "skipped" and states["tune"] == "success"
+    metrics = json.loads(metrics_path.read_text())
+    run_dir = metrics_path.parent
+    assert metrics["tuning_job"] and metrics["training_job"].startswith(metrics["tuning_job"] + "-")
+    assert sum(metrics["training_jobs"].values()) == 16
+    trials = sorted(p.parent.parent.name for p in (run_dir / "models").glob("*/output/model.tar.gz"))
+    assert len(trials) == 16 and metrics["training_job"] in trials
+    # The transform's scores are exactly the best trial's model's scores.
+    best = read_model_tar_gz((run_dir / "models" / metrics["training_job"] / "output" / "model.tar.gz").read_bytes())
+    first = sorted((run_dir / "recordio" / "test").iterdir())[0]
+    rows, _ = read_sparse(first.read_bytes())
+    out = run_dir / "transform" / f"{first.name}.out"
+    np.testing.assert_allclose(read_predictions(out.read_bytes(), str(out)), score(best, rows), rtol=1e-6)

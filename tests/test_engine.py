@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fm_jobs import training_request
 
-from video_recommender.data.recordio import SparseRows, encode_sparse
 from video_recommender.engine.artifacts import (
     FMModel,
     ModelArtifactError,
@@ -28,59 +28,6 @@ from video_recommender.engine.transform import read_predictions, run_transform_j
 TRAIN_RMSE_EPOCH = r"#quality_metric: host=\S+, epoch=\S+, train rmse <loss>=(\S+)"
 TEST_RMSE = r"#quality_metric: host=\S+, test rmse <loss>=(\S+)"
 THROUGHPUT = r"#throughput_metric: host=\S+, train throughput=(\S+) records/second"
-
-
-def planted_fm(n_rows: int, n_customers: int, n_videos: int, seed: int) -> tuple[SparseRows, np.ndarray]:
-    """One-hot rows whose labels follow a rank-2 FM: learnable, with a known best RMSE of 0.1."""
-    rng = np.random.default_rng(seed)
-    cu = rng.integers(0, n_customers, n_rows)
-    vi = rng.integers(0, n_videos, n_rows)
-    u, v = rng.normal(size=(n_customers, 2)), rng.normal(size=(n_videos, 2))
-    y = 3.0 + 0.5 * rng.normal(size=n_customers)[cu] + np.einsum("ij,ij->i", u[cu], v[vi]) + rng.normal(0, 0.1, n_rows)
-    cols = np.stack([cu, n_customers + vi], 1).ravel()
-    return SparseRows(
-        np.arange(0, 2 * n_rows + 1, 2), cols, np.ones(2 * n_rows, np.float32), n_customers + n_videos
-    ), y.astype(np.float32)
-
-
-@pytest.fixture
-def job_dir(tmp_path: Path) -> Path:
-    rows, y = planted_fm(30_000, 300, 200, seed=1)
-    (tmp_path / "train").mkdir()
-    (tmp_path / "test").mkdir()
-    (tmp_path / "train" / "train.protobuf").write_bytes(encode_sparse(rows.slice_rows(0, 24_000), y[:24_000]))
-    (tmp_path / "test" / "test.protobuf").write_bytes(encode_sparse(rows.slice_rows(24_000, 30_000), y[24_000:]))
-    np.save(tmp_path / "test_labels.npy", y[24_000:])
-    return tmp_path
-
-
-def training_request(base: Path, **hp: str) -> dict:
-    def channel(name: str) -> dict:
-        return {
-            "ChannelName": name,
-            "ContentType": "application/x-recordio-protobuf",
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": str(base / name)}},
-        }
-
-    return {
-        "TrainingJobName": "fm-test-job",
-        "HyperParameters": {
-            "feature_dim": "500",
-            "num_factors": "8",
-            "predictor_type": "regressor",
-            "epochs": "15",
-            "mini_batch_size": "100",
-            "bias_lr": "0.1",
-            "linear_lr": "2",
-            "factors_lr": "4",
-            "linear_wd": "0.0001",
-            "factors_wd": "0.0001",
-            "factors_init_sigma": "0.05",
-            **hp,
-        },
-        "InputDataConfig": [channel("train"), channel("test")],
-        "OutputDataConfig": {"S3OutputPath": str(base / "models")},
-    }
 
 
 def run(request: dict) -> tuple[dict, list[str]]:

@@ -48,8 +48,11 @@ def rmse(pred: np.ndarray, y: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(pred, np.float64) - y) ** 2)))
 
 
-def evaluate_step(run: RunPaths, training: dict | None = None) -> dict:
-    """Compute test metrics, write ``metrics.json`` next to the run's outputs, return them."""
+def evaluate_step(run: RunPaths, model: dict | None = None) -> dict:
+    """Compute test metrics, write ``metrics.json`` next to the run's outputs, return them.
+
+    ``model`` describes where the scored model came from (job names, hyper-parameters).
+    """
     with (run.preprocessed / "summary.json").open("r") as fh:
         pre = json.load(fh)
     y, s = join_scores(run.recordio / "test", run.transform)
@@ -78,10 +81,7 @@ def evaluate_step(run: RunPaths, training: dict | None = None) -> dict:
         },
         "input": pre["input"],
     }
-    if training:
-        metrics["training_job"] = training.get("TrainingJobName")
-        metrics["hyperparameters"] = training.get("HyperParameters")
-        metrics["validation_metrics"] = {m["MetricName"]: m["Value"] for m in training.get("FinalMetricDataList", [])}
+    metrics.update(model or {})
     write_atomically(run.metrics, (json.dumps(metrics, indent=2, sort_keys=True) + "\n").encode())
     log.info("test RMSE %.4f vs naive %.4f (%d test rows); wrote %s", test_rmse, naive, len(y), run.metrics)
     return {**metrics, "metrics_uri": str(run.metrics)}

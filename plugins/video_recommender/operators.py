@@ -65,6 +65,20 @@ class LocalSageMakerTransformOperator(_LocalSageMakerOperator):
         return xcom_safe(result)
 
 
+class LocalSageMakerTuningOperator(_LocalSageMakerOperator):
+    """Run a CreateHyperParameterTuningJob request locally; XCom ``{"Tuning": DescribeHyperParameterTuningJob}``."""
+
+    def execute(self, context: Any) -> dict:
+        from video_recommender.engine.tuning import run_tuning_job
+
+        describe = run_tuning_job(self.config, self.resolve, emit=self.log.info)
+        if describe["HyperParameterTuningJobStatus"] != "Completed":
+            raise AirflowException(
+                f"Tuning job {describe['HyperParameterTuningJobName']} failed: {describe.get('FailureReason')}"
+            )
+        return {"Tuning": xcom_safe(describe)}
+
+
 class BackendNotSupportedOperator(BaseOperator):
     """Stands where a backend cannot run a job yet, and says so when it runs."""
 
@@ -82,7 +96,9 @@ def training_operator(backend: str, *, task_id: str, config: Any, storage_conn_i
     return BackendNotSupportedOperator(task_id=task_id, what=f"Training on the '{backend}' backend")
 
 
-def tuning_operator(backend: str, *, task_id: str) -> BaseOperator:
+def tuning_operator(backend: str, *, task_id: str, config: Any, storage_conn_id: str | None) -> BaseOperator:
+    if backend == "local":
+        return LocalSageMakerTuningOperator(task_id=task_id, config=config, storage_conn_id=storage_conn_id)
     return BackendNotSupportedOperator(task_id=task_id, what=f"Hyper-parameter tuning on the '{backend}' backend")
 
 

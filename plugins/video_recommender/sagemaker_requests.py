@@ -21,6 +21,7 @@ FM_IMAGE_ACCOUNTS = {
     "eu-west-1": "438346466558",
 }
 MAX_JOB_NAME = 63
+MAX_TUNING_JOB_NAME = 32
 
 
 def fm_image_uri(region: str) -> str:
@@ -33,15 +34,15 @@ def fm_image_uri(region: str) -> str:
     return f"{account}.dkr.ecr.{region}.amazonaws.com/factorization-machines:1"
 
 
-def job_name(prefix: str, kind: str, run_id: str, try_number: int) -> str:
+def job_name(prefix: str, kind: str, run_id: str, try_number: int, max_length: int = MAX_JOB_NAME) -> str:
     """A SageMaker job name unique per DAG run and try: ``<prefix>-<kind>-<hash of run>-t<try>``.
 
-    At most 63 characters of ``[a-zA-Z0-9-]``, as SageMaker requires.
+    At most ``max_length`` characters of ``[a-zA-Z0-9-]`` (63 for jobs, 32 for tuning jobs).
     """
     digest = hashlib.sha256(run_id.encode()).hexdigest()[:10]
     stem = re.sub(r"[^a-zA-Z0-9-]+", "-", f"{prefix}-{kind}").strip("-")
     suffix = f"-{digest}-t{try_number}"
-    return stem[: MAX_JOB_NAME - len(suffix)].rstrip("-") + suffix
+    return stem[: max_length - len(suffix)].rstrip("-") + suffix
 
 
 def _channel(name: str, uri: str) -> dict:
@@ -112,5 +113,48 @@ def transform_request(
         },
         "TransformOutput": {"S3OutputPath": output_uri, "Accept": "application/jsonlines", "AssembleWith": "Line"},
         "TransformResources": {"InstanceType": settings.transform_instance_type, "InstanceCount": 1},
+        "Tags": _tags(settings, run_id),
+    }
+
+
+# Our default search space around DEFAULT_HYPERPARAMETERS (learning rates are per
+# mini-batch, see README). Bounds are strings, as the API takes them.
+DEFAULT_TUNING_RANGES: dict = {
+    "ContinuousParameterRanges": [
+        {"Name": "factors_lr", "MinValue": "4", "MaxValue": "16", "ScalingType": "Logarithmic"},
+        {"Name": "factors_wd", "MinValue": "0.0001", "MaxValue": "0.0006", "ScalingType": "Logarithmic"},
+        {"Name": "linear_wd", "MinValue": "0.0002", "MaxValue": "0.002", "ScalingType": "Logarithmic"},
+    ],
+    "IntegerParameterRanges": [{"Name": "epochs", "MinValue": "15", "MaxValue": "35", "ScalingType": "Linear"}],
+    "CategoricalParameterRanges": [],
+}
+
+
+def tuning_request(
+    settings: Settings,
+    name: str,
+    train_uri: str,
+    test_uri: str,
+    output_uri: str,
+    feature_dim: int,
+    run_id: str,
+    max_jobs: int = 16,
+    max_parallel: int = 2,
+) -> dict:
+    """CreateHyperParameterTuningJob: Bayesian search on ``test:rmse`` over ``DEFAULT_TUNING_RANGES``."""
+    training = training_request(settings, name, train_uri, test_uri, output_uri, feature_dim, run_id)
+    tuned = {r["Name"] for group in DEFAULT_TUNING_RANGES.values() for r in group}
+    static = {k: v for k, v in training["HyperParameters"].items() if k not in tuned}
+    definition = {k: v for k, v in training.items() if k not in ("TrainingJobName", "HyperParameters", "Tags")}
+    return {
+        "HyperParameterTuningJobName": name,
+        "HyperParameterTuningJobConfig": {
+            "Strategy": "Bayesian",
+            "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "test:rmse"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": max_jobs, "MaxParallelTrainingJobs": max_parallel},
+            "ParameterRanges": DEFAULT_TUNING_RANGES,
+            "TrainingJobEarlyStoppingType": "Off",
+        },
+        "TrainingJobDefinition": {**definition, "StaticHyperParameters": static},
         "Tags": _tags(settings, run_id),
     }

@@ -90,17 +90,39 @@ def training_request(run: dict, prepared: dict, settings: Settings, try_number: 
     )
 
 
+def tuning_request(run: dict, prepared: dict, settings: Settings, try_number: int) -> dict:
+    name = requests.job_name(
+        settings.job_name_prefix, "hpo", run["run_id"], try_number, max_length=requests.MAX_TUNING_JOB_NAME
+    )
+    return requests.tuning_request(
+        settings,
+        name=name,
+        train_uri=prepared["train_uri"],
+        test_uri=prepared["validate_uri"],  # the objective test:rmse is measured on validation data
+        output_uri=str(run_paths(run["run_root"], settings).models),
+        feature_dim=prepared["feature_dim"],
+        run_id=run["run_id"],
+    )
+
+
+def model_artifact(training: dict | None, tuning: dict | None) -> str:
+    """The model to score with: the training job's, or the tuning job's best training job's."""
+    if training:
+        return training["Training"]["ModelArtifacts"]["S3ModelArtifacts"]
+    if tuning:
+        best = tuning["Tuning"]["BestTrainingJob"]["TrainingJobName"]
+        output = tuning["Tuning"]["TrainingJobDefinition"]["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+        return f"{output}/{best}/output/model.tar.gz"
+    raise AirflowException("neither the training nor the tuning branch produced a model")
+
+
 def transform_request(
     run: dict, prepared: dict, training: dict | None, tuning: dict | None, settings: Settings, try_number: int
 ) -> dict:
-    if training:
-        model_data = training["Training"]["ModelArtifacts"]["S3ModelArtifacts"]
-    else:
-        raise AirflowException("no training result to score with (the tuning branch is not yet supported)")
     paths = run_paths(run["run_root"], settings)
     model_name = requests.job_name(settings.job_name_prefix, "model", run["run_id"], try_number)
     return {
-        "Model": requests.model_request(settings, model_name, model_data),
+        "Model": requests.model_request(settings, model_name, model_artifact(training, tuning)),
         "Transform": requests.transform_request(
             settings,
             name=requests.job_name(settings.job_name_prefix, "transform", run["run_id"], try_number),
@@ -112,7 +134,29 @@ def transform_request(
     }
 
 
-def evaluate(run: dict, training: dict | None, settings: Settings) -> dict:
+def evaluate(run: dict, training: dict | None, tuning: dict | None, settings: Settings) -> dict:
     from video_recommender.evaluate import evaluate_step
 
-    return evaluate_step(run_paths(run["run_root"], settings), (training or {}).get("Training"))
+    if training:
+        job = training["Training"]
+        model = {
+            "training_job": job["TrainingJobName"],
+            "hyperparameters": job.get("HyperParameters"),
+            "validation_metrics": {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])},
+        }
+    elif tuning:
+        best = tuning["Tuning"]["BestTrainingJob"]
+        objective = best["FinalHyperParameterTuningJobObjectiveMetric"]
+        model = {
+            "training_job": best["TrainingJobName"],
+            "tuning_job": tuning["Tuning"]["HyperParameterTuningJobName"],
+            "hyperparameters": {
+                **tuning["Tuning"]["TrainingJobDefinition"].get("StaticHyperParameters", {}),
+                **best["TunedHyperParameters"],
+            },
+            "validation_metrics": {objective["MetricName"]: objective["Value"]},
+            "training_jobs": tuning["Tuning"]["TrainingJobStatusCounters"],
+        }
+    else:
+        model = {}
+    return evaluate_step(run_paths(run["run_root"], settings), model)

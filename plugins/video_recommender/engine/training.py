@@ -130,6 +130,14 @@ def classification_metrics(prob: np.ndarray, y: np.ndarray) -> dict[str, float]:
     }
 
 
+def test_metrics(model: FMModel, rows: SparseRows, y: np.ndarray) -> dict[str, float]:
+    """FM's test-channel metrics for ``model`` on labelled rows."""
+    pred = score(model, rows)
+    if model.predictor_type == "binary_classifier":
+        return classification_metrics(pred, y)
+    return regression_metrics(pred, y)
+
+
 _METRIC_KIND = {"rmse": "<loss>", "binary_classification_cross_entropy": "<loss>"}
 
 
@@ -139,10 +147,21 @@ def metric_line(scope: str, name: str, value: float, epoch: int | None = None) -
     return f"#quality_metric: {where}{scope} {name} {_METRIC_KIND.get(name, '<score>')}={value}"
 
 
+EpochHook = Callable[[int, FMModel], bool]
+
+
 def train_model(
-    train: SparseRows, y: np.ndarray, hp: dict[str, Any], emit: Callable[[str], None] = print
+    train: SparseRows,
+    y: np.ndarray,
+    hp: dict[str, Any],
+    emit: Callable[[str], None] = print,
+    on_epoch: EpochHook | None = None,
 ) -> tuple[FMModel, list[float]]:
-    """Train an FM on CSR rows; returns the model and the train loss per epoch (RMSE or log loss)."""
+    """Train an FM on CSR rows; returns the model and the train loss per epoch (RMSE or log loss).
+
+    ``on_epoch(epoch, model)`` runs after every epoch; returning True stops training
+    early (tuning's early stopping), so fewer losses than ``epochs`` come back.
+    """
     from video_recommender.engine import fm  # numba: imported when a job runs, never at DAG parse
 
     classifier = hp["predictor_type"] == "binary_classifier"
@@ -189,6 +208,9 @@ def train_model(
         name = "binary_classification_cross_entropy" if classifier else "rmse"
         emit(metric_line("train", name, loss, epoch=epoch))
         emit(f"#throughput_metric: host={HOST}, train throughput={n / seconds:.1f} records/second")
+        if on_epoch is not None and on_epoch(epoch, model):
+            emit(f"training stopped early after epoch {epoch}")
+            break
     return model, losses
 
 
@@ -206,8 +228,23 @@ def score(model: FMModel, rows: SparseRows) -> np.ndarray:
     )
 
 
-def run_training_job(request: dict, resolve: Resolver, emit: Callable[[str], None] = print) -> dict:
-    """Run a CreateTrainingJob request locally; return the DescribeTrainingJob response."""
+Channels = dict[str, tuple[SparseRows, np.ndarray]]
+
+
+def run_training_job(
+    request: dict,
+    resolve: Resolver,
+    emit: Callable[[str], None] = print,
+    *,
+    data: Channels | None = None,
+    on_epoch: EpochHook | None = None,
+) -> dict:
+    """Run a CreateTrainingJob request locally; return the DescribeTrainingJob response.
+
+    ``data`` may hold channels already read (a tuning job reads them once for all its
+    training jobs); ``on_epoch`` is passed to ``train_model``. A job stopped early by
+    ``on_epoch`` ends ``Stopped``, with its model and metrics, as SageMaker's early stopping.
+    """
     name = request.get("TrainingJobName", "")
     created = _now()
     describe: dict[str, Any] = {
@@ -236,21 +273,18 @@ def run_training_job(request: dict, resolve: Resolver, emit: Callable[[str], Non
         output = describe["OutputDataConfig"].get("S3OutputPath")
         if not output:
             raise JobFailed("ValidationException: OutputDataConfig.S3OutputPath is required")
-        train, y = read_channel(channels["train"], resolve)
+        data = data if data is not None else {name: read_channel(channels[name], resolve) for name in channels}
+        train, y = data["train"]
         _check_features(train, hp["feature_dim"], "train")
         emit(
             f"[{name}] train channel: {train.n_rows} records, feature_dim {hp['feature_dim']}, num_factors {hp['num_factors']}"
         )
-        model, _ = train_model(train, y, hp, emit)
+        if "test" in channels:
+            _check_features(data["test"][0], hp["feature_dim"], "test")
+        model, losses = train_model(train, y, hp, emit, on_epoch)
         final: dict[str, float] = {}
         if "test" in channels:
-            test, y_test = read_channel(channels["test"], resolve)
-            _check_features(test, hp["feature_dim"], "test")
-            pred = score(model, test)
-            if model.predictor_type == "binary_classifier":
-                final = classification_metrics(pred, y_test)
-            else:
-                final = regression_metrics(pred, y_test)
+            final = test_metrics(model, *data["test"])
             for metric, value in final.items():
                 emit(metric_line("test", metric, value))
             emit(f"#test_score ({HOST}) : {next(iter(final.items()))}")
@@ -268,9 +302,10 @@ def run_training_job(request: dict, resolve: Resolver, emit: Callable[[str], Non
         )
         return describe
     end = _now()
+    status = "Completed" if len(losses) == hp["epochs"] else "Stopped"
     describe.update(
-        TrainingJobStatus="Completed",
-        SecondaryStatus="Completed",
+        TrainingJobStatus=status,
+        SecondaryStatus=status,
         ModelArtifacts={"S3ModelArtifacts": str(artifact)},
         TrainingEndTime=end,
         LastModifiedTime=end,
