@@ -4,14 +4,16 @@
 INPUT ?=
 HPO ?=
 SCALE ?=
+PREDICTOR ?=
 PY := .venv/bin/python
 
 venv:
 	@bash scripts/bootstrap_venv.sh
 
-## Run the whole workflow through Airflow on generated data (or INPUT=path/to/reviews.tsv.gz).
+## Run the whole workflow through Airflow on generated data (or INPUT=path/to/reviews.tsv.gz;
+## HPO=1 for the tuning branch, SCALE=1.0 for full size, PREDICTOR=binary_classifier for likes).
 demo: venv
-	@$(PY) scripts/run_demo.py $(if $(INPUT),--input "$(INPUT)") $(if $(HPO),--hpo) $(if $(SCALE),--scale $(SCALE))
+	@$(PY) scripts/run_demo.py $(if $(INPUT),--input "$(INPUT)") $(if $(HPO),--hpo) $(if $(SCALE),--scale $(SCALE)) $(if $(PREDICTOR),--predictor-type $(PREDICTOR))
 
 ## Lint, then the whole test suite.
 test: venv

@@ -56,6 +56,11 @@ SETTINGS = Settings.from_env()  # environment only: no network, no AWS at parse 
         "seed": Param(
             SETTINGS.seed, type="integer", description="Seed for generated data and the train/validate/test split."
         ),
+        "predictor_type": Param(
+            "regressor",
+            enum=["regressor", "binary_classifier"],
+            description="regressor: predict the star rating; binary_classifier: predict a like (rating >= 4).",
+        ),
     },
 )
 def video_recommender():
@@ -68,8 +73,8 @@ def video_recommender():
         return tasks.preprocess(run, params, SETTINGS)
 
     @task(multiple_outputs=False)
-    def prepare(run: dict, _preprocessed: dict) -> dict:
-        return tasks.prepare(run, SETTINGS)
+    def prepare(run: dict, _preprocessed: dict, params=None) -> dict:
+        return tasks.prepare(run, params, SETTINGS)
 
     @task.branch
     def choose_training(params=None) -> str:
@@ -88,9 +93,9 @@ def video_recommender():
         return tasks.transform_request(run, prepared, training, tuning, SETTINGS, ti.try_number)
 
     @task(multiple_outputs=False)
-    def evaluate(run: dict, _transformed: dict, ti=None) -> dict:
+    def evaluate(run: dict, prepared: dict, _transformed: dict, ti=None) -> dict:
         # Pulled, not passed: an XCom argument from a skipped branch would skip evaluation.
-        return tasks.evaluate(run, ti.xcom_pull(task_ids="train"), ti.xcom_pull(task_ids="tune"), SETTINGS)
+        return tasks.evaluate(run, prepared, ti.xcom_pull(task_ids="train"), ti.xcom_pull(task_ids="tune"), SETTINGS)
 
     run = start()
     prepared = prepare(run, preprocess(run))
@@ -109,7 +114,7 @@ def video_recommender():
 
     prepared >> branch >> [train_config, tune_config]
     [train, tune] >> transform_config
-    evaluate(run, transform.output) >> end
+    evaluate(run, prepared, transform.output) >> end
 
 
 video_recommender()

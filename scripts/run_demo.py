@@ -41,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         "--scale", type=float, default=None, help="size of the generated data (1.0 = 4 million reviews)"
     )
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--predictor-type", choices=["regressor", "binary_classifier"], default=None,
+        help="binary_classifier predicts likes (rating >= 4) instead of ratings",
+    )  # fmt: skip
     parser.add_argument("--airflow-home", type=Path, default=REPO / ".demo" / "airflow-home")
     args = parser.parse_args(argv)
     configure_environment(args.airflow_home)
@@ -64,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         conf["synthetic_scale"] = args.scale
     if args.seed is not None:
         conf["seed"] = args.seed
+    if args.predictor_type:
+        conf["predictor_type"] = args.predictor_type
     setup_seconds = time.perf_counter() - t0
 
     # dag.test prints task logs with tracebacks; keep their last lines ("SomeError: why") for the summary.
@@ -140,9 +146,16 @@ def summarise(dag, dag_run, setup_seconds: float, failures: list[str]) -> int:
     )
     for reason, count in r["lines_skipped_by_reason"].items():
         print(f"   skipped: {count} {reason}")
-    print(
-        f"   test RMSE {m['test_rmse']:.4f} vs naive (train mean) {m['naive_rmse']:.4f}: ratio {m['rmse_ratio_to_naive']:.3f}"
-    )
+    if m["predictor_type"] == "binary_classifier":
+        print(
+            f"   likes (rating >= 4): test accuracy {m['test_accuracy']:.4f} vs naive {m['naive_accuracy']:.4f}, "
+            f"cross-entropy {m['test_cross_entropy']:.4f} vs naive {m['naive_cross_entropy']:.4f}, F1 {m['test_f1']:.4f}"
+        )
+    else:
+        print(
+            f"   test RMSE {m['test_rmse']:.4f} vs naive (train mean) {m['naive_rmse']:.4f}: "
+            f"ratio {m['rmse_ratio_to_naive']:.3f}"
+        )
     print(metrics_path)
     return 0
 

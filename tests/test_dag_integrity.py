@@ -29,7 +29,7 @@ def test_tasks_and_order(dag) -> None:
     assert downstream == {
         "start": ["evaluate", "prepare", "preprocess", "training_request", "transform_request", "tuning_request"],
         "preprocess": ["prepare"],
-        "prepare": ["choose_training", "training_request", "transform_request", "tuning_request"],
+        "prepare": ["choose_training", "evaluate", "training_request", "transform_request", "tuning_request"],
         "choose_training": ["training_request", "tuning_request"],
         "training_request": ["train"],
         "train": ["transform_request"],
@@ -46,7 +46,7 @@ def test_tasks_and_order(dag) -> None:
 def test_no_cycles_and_airflow3_authoring(dag) -> None:
     dag.check_cycle()  # raises on a cycle
     assert dag.schedule is None and dag.catchup is False
-    assert set(dag.params) == {"input_uri", "run_hyperparameter_opt", "synthetic_scale", "seed"}
+    assert set(dag.params) == {"input_uri", "run_hyperparameter_opt", "synthetic_scale", "seed", "predictor_type"}
     source = DAG_FILE.read_text()
     assert "from airflow.sdk import" in source
     for old in (

@@ -77,7 +77,7 @@ def test_tuning_branch_scores_with_the_best_training_job(airflow_db, monkeypatch
     from video_recommender.data.recordio import read_sparse
     from video_recommender.engine.artifacts import read_model_tar_gz
     from video_recommender.engine.training import score
-    from video_recommender.engine.transform import read_predictions
+    from video_recommender.evaluate import read_predictions
 
     state, states, metrics_path = run_dag(
         monkeypatch, tmp_path, {"run_hyperparameter_opt": True, "synthetic_scale": 0.02}
@@ -96,3 +96,15 @@ def test_tuning_branch_scores_with_the_best_training_job(airflow_db, monkeypatch
     rows, _ = read_sparse(first.read_bytes())
     out = run_dir / "transform" / f"{first.name}.out"
     np.testing.assert_allclose(read_predictions(out.read_bytes(), str(out)), score(best, rows), rtol=1e-6)
+
+
+def test_classifier_predicts_likes_end_to_end(airflow_db, monkeypatch, tmp_path) -> None:
+    state, states, metrics_path = run_dag(monkeypatch, tmp_path, {"predictor_type": "binary_classifier"})
+    assert state == "success", json.dumps(states)
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["predictor_type"] == "binary_classifier"
+    assert metrics["test_accuracy"] > metrics["naive_accuracy"] + 0.05
+    assert metrics["test_cross_entropy"] < metrics["naive_cross_entropy"]
+    out = sorted((metrics_path.parent / "transform").glob("*.out"))[0]
+    first = json.loads(out.read_text().splitlines()[0])
+    assert set(first) == {"score", "predicted_label"} and first["predicted_label"] in (0, 1)

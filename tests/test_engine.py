@@ -22,7 +22,8 @@ from video_recommender.engine.artifacts import (
     write_model_tar_gz,
 )
 from video_recommender.engine.training import run_training_job
-from video_recommender.engine.transform import read_predictions, run_transform_job
+from video_recommender.engine.transform import run_transform_job
+from video_recommender.evaluate import read_predictions
 
 # The official FM MetricDefinitions (shared/reference/factorization-machines.md §4).
 TRAIN_RMSE_EPOCH = r"#quality_metric: host=\S+, epoch=\S+, train rmse <loss>=(\S+)"

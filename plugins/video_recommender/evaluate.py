@@ -14,8 +14,8 @@ import logging
 import numpy as np
 
 from video_recommender.data.recordio import read_sparse
-from video_recommender.engine.transform import read_predictions
 from video_recommender.layout import RunPaths
+from video_recommender.metrics import classification_metrics, regression_metrics
 from video_recommender.storage import PathLike, list_files, relative_name, write_atomically
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,17 @@ log = logging.getLogger(__name__)
 
 class EvaluationError(ValueError):
     """Transform output and test data do not line up."""
+
+
+def read_predictions(data: bytes, source: str) -> np.ndarray:
+    """Parse a ``.out`` file (JSON Lines or JSON) back into scores."""
+    text = data.decode()
+    try:
+        if text.lstrip().startswith('{"predictions"'):
+            return np.asarray([p["score"] for p in json.loads(text)["predictions"]], dtype=np.float64)
+        return np.asarray([json.loads(line)["score"] for line in text.splitlines() if line.strip()], dtype=np.float64)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{source}: not FM batch-transform output ({exc})") from exc
 
 
 def join_scores(test_prefix: PathLike, transform_prefix: PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -44,27 +55,43 @@ def join_scores(test_prefix: PathLike, transform_prefix: PathLike) -> tuple[np.n
     return np.concatenate(labels).astype(np.float64), np.concatenate(scores)
 
 
-def rmse(pred: np.ndarray, y: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((np.asarray(pred, np.float64) - y) ** 2)))
-
-
-def evaluate_step(run: RunPaths, model: dict | None = None) -> dict:
+def evaluate_step(run: RunPaths, predictor_type: str = "regressor", model: dict | None = None) -> dict:
     """Compute test metrics, write ``metrics.json`` next to the run's outputs, return them.
 
-    ``model`` describes where the scored model came from (job names, hyper-parameters).
+    Regressor: ``test_rmse`` against ``naive_rmse`` (always the training mean). Binary
+    classifier (likes): accuracy, cross-entropy and F1 against always predicting the
+    training like-rate. ``model`` says where the scored model came from.
     """
     with (run.preprocessed / "summary.json").open("r") as fh:
         pre = json.load(fh)
     y, s = join_scores(run.recordio / "test", run.transform)
-    train_mean = pre["train_mean_rating"]
-    test_rmse = rmse(s, y)
-    naive = rmse(np.full_like(y, train_mean), y)
     counts = pre["counts"]
+    if predictor_type == "binary_classifier":
+        rate = pre["train_like_rate"]
+        test = classification_metrics(s, y)
+        naive = classification_metrics(np.full_like(y, rate), y)
+        quality = {
+            "test_accuracy": test["binary_classification_accuracy"],
+            "test_cross_entropy": test["binary_classification_cross_entropy"],
+            "test_f1": test["binary_f_1.000"],
+            "naive_accuracy": naive["binary_classification_accuracy"],
+            "naive_cross_entropy": naive["binary_classification_cross_entropy"],
+            "train_like_rate": rate,
+        }
+        summary = f"test accuracy {quality['test_accuracy']:.4f} (naive {quality['naive_accuracy']:.4f})"
+    else:
+        test_rmse = regression_metrics(s, y)["rmse"]
+        naive_rmse = regression_metrics(np.full_like(y, pre["train_mean_rating"]), y)["rmse"]
+        quality = {
+            "test_rmse": test_rmse,
+            "naive_rmse": naive_rmse,
+            "rmse_ratio_to_naive": test_rmse / naive_rmse if naive_rmse else None,
+            "train_mean_rating": pre["train_mean_rating"],
+        }
+        summary = f"test RMSE {test_rmse:.4f} vs naive {naive_rmse:.4f}"
     metrics = {
-        "test_rmse": round(test_rmse, 6),
-        "naive_rmse": round(naive, 6),
-        "rmse_ratio_to_naive": round(test_rmse / naive, 6) if naive else None,
-        "train_mean_rating": round(train_mean, 6),
+        **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in quality.items()},
+        "predictor_type": predictor_type,
         "feature_dim": pre["feature_dim"],
         "customers": pre["n_customers"],
         "videos": pre["n_videos"],
@@ -83,5 +110,5 @@ def evaluate_step(run: RunPaths, model: dict | None = None) -> dict:
     }
     metrics.update(model or {})
     write_atomically(run.metrics, (json.dumps(metrics, indent=2, sort_keys=True) + "\n").encode())
-    log.info("test RMSE %.4f vs naive %.4f (%d test rows); wrote %s", test_rmse, naive, len(y), run.metrics)
+    log.info("%s (%d test rows); wrote %s", summary, len(y), run.metrics)
     return {**metrics, "metrics_uri": str(run.metrics)}

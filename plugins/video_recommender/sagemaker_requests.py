@@ -130,6 +130,14 @@ DEFAULT_TUNING_RANGES: dict = {
 }
 
 
+# The objective per predictor type: RMSE for ratings; cross-entropy for likes (smoother
+# than accuracy, so the Bayesian search learns more from each job).
+TUNING_OBJECTIVES = {
+    "regressor": {"Type": "Minimize", "MetricName": "test:rmse"},
+    "binary_classifier": {"Type": "Minimize", "MetricName": "test:binary_classification_cross_entropy"},
+}
+
+
 def tuning_request(
     settings: Settings,
     name: str,
@@ -138,11 +146,14 @@ def tuning_request(
     output_uri: str,
     feature_dim: int,
     run_id: str,
+    predictor_type: str = "regressor",
     max_jobs: int = 16,
     max_parallel: int = 2,
 ) -> dict:
-    """CreateHyperParameterTuningJob: Bayesian search on ``test:rmse`` over ``DEFAULT_TUNING_RANGES``."""
-    training = training_request(settings, name, train_uri, test_uri, output_uri, feature_dim, run_id)
+    """CreateHyperParameterTuningJob: Bayesian search over ``DEFAULT_TUNING_RANGES``."""
+    training = training_request(
+        settings, name, train_uri, test_uri, output_uri, feature_dim, run_id, {"predictor_type": predictor_type}
+    )
     tuned = {r["Name"] for group in DEFAULT_TUNING_RANGES.values() for r in group}
     static = {k: v for k, v in training["HyperParameters"].items() if k not in tuned}
     definition = {k: v for k, v in training.items() if k not in ("TrainingJobName", "HyperParameters", "Tags")}
@@ -150,7 +161,7 @@ def tuning_request(
         "HyperParameterTuningJobName": name,
         "HyperParameterTuningJobConfig": {
             "Strategy": "Bayesian",
-            "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "test:rmse"},
+            "HyperParameterTuningJobObjective": TUNING_OBJECTIVES[predictor_type],
             "ResourceLimits": {"MaxNumberOfTrainingJobs": max_jobs, "MaxParallelTrainingJobs": max_parallel},
             "ParameterRanges": DEFAULT_TUNING_RANGES,
             "TrainingJobEarlyStoppingType": "Off",

@@ -22,6 +22,8 @@ from video_recommender.storage import PathLike, write_atomically
 
 log = logging.getLogger(__name__)
 TEST_RECORDS_PER_FILE = 10_000
+LIKE_THRESHOLD = 4  # binary_classifier label: 1 when star_rating >= 4 ("liked"), else 0
+PREDICTOR_TYPES = ("regressor", "binary_classifier")
 
 
 def _write_parquet(path: PathLike, frame: pd.DataFrame) -> None:
@@ -76,6 +78,7 @@ def preprocess_step(input_path: PathLike, run: RunPaths, seed: int = 42) -> dict
         "n_videos": result.n_videos,
         "feature_dim": result.feature_dim,
         "train_mean_rating": float(result.train["star_rating"].mean()),
+        "train_like_rate": float((result.train["star_rating"] >= LIKE_THRESHOLD).mean()),
     }
     _write_json(run.preprocessed / "summary.json", summary)
     return summary
@@ -90,7 +93,15 @@ def one_hot_rows(frame: pd.DataFrame, n_customers: int, feature_dim: int) -> Spa
     return SparseRows(np.arange(0, 2 * n + 1, 2, dtype=np.int64), cols, np.ones(2 * n, dtype=np.float32), feature_dim)
 
 
-def prepare_step(run: RunPaths) -> dict:
+def labels_for(ratings: np.ndarray, predictor_type: str) -> np.ndarray:
+    """float32 labels: the star rating (regressor) or 1.0 for a rating >= 4, else 0.0 (binary_classifier)."""
+    if predictor_type not in PREDICTOR_TYPES:
+        raise ValueError(f"predictor_type {predictor_type!r}: expected one of {', '.join(PREDICTOR_TYPES)}")
+    ratings = np.asarray(ratings, dtype=np.float32)
+    return (ratings >= LIKE_THRESHOLD).astype(np.float32) if predictor_type == "binary_classifier" else ratings
+
+
+def prepare_step(run: RunPaths, predictor_type: str = "regressor") -> dict:
     """Turn the splits into one-hot RecordIO-protobuf: train and validate one file each, test in chunks."""
     with (run.preprocessed / "summary.json").open("r") as fh:
         pre = json.load(fh)
@@ -99,7 +110,7 @@ def prepare_step(run: RunPaths) -> dict:
     for name in ("train", "validate", "test"):
         frame = _read_parquet(run.preprocessed / f"{name}.parquet")
         rows = one_hot_rows(frame, n_customers, feature_dim)
-        labels = frame["star_rating"].to_numpy(dtype=np.float32)
+        labels = labels_for(frame["star_rating"].to_numpy(), predictor_type)
         folder = run.recordio / name
         if name == "test":
             starts = range(0, max(rows.n_rows, 1), TEST_RECORDS_PER_FILE)
@@ -115,6 +126,8 @@ def prepare_step(run: RunPaths) -> dict:
         log.info("%s: %d records in %d RecordIO file(s) under %s", name, rows.n_rows, len(parts), folder)
     return {
         "feature_dim": feature_dim,
+        "predictor_type": predictor_type,
+        "label": "star_rating" if predictor_type == "regressor" else f"star_rating >= {LIKE_THRESHOLD}",
         "train_uri": str(run.recordio / "train"),
         "validate_uri": str(run.recordio / "validate"),
         "test_uri": str(run.recordio / "test"),

@@ -70,10 +70,10 @@ def preprocess(run: dict, params: dict[str, Any], settings: Settings) -> dict:
     return {**summary, "synthetic": generated}
 
 
-def prepare(run: dict, settings: Settings) -> dict:
+def prepare(run: dict, params: dict[str, Any], settings: Settings) -> dict:
     from video_recommender import steps
 
-    return steps.prepare_step(run_paths(run["run_root"], settings))
+    return steps.prepare_step(run_paths(run["run_root"], settings), params.get("predictor_type", "regressor"))
 
 
 def training_request(run: dict, prepared: dict, settings: Settings, try_number: int) -> dict:
@@ -87,6 +87,7 @@ def training_request(run: dict, prepared: dict, settings: Settings, try_number: 
         output_uri=str(paths.models),
         feature_dim=prepared["feature_dim"],
         run_id=run["run_id"],
+        hyperparameters={"predictor_type": prepared["predictor_type"]},
     )
 
 
@@ -102,6 +103,7 @@ def tuning_request(run: dict, prepared: dict, settings: Settings, try_number: in
         output_uri=str(run_paths(run["run_root"], settings).models),
         feature_dim=prepared["feature_dim"],
         run_id=run["run_id"],
+        predictor_type=prepared["predictor_type"],
     )
 
 
@@ -134,7 +136,7 @@ def transform_request(
     }
 
 
-def evaluate(run: dict, training: dict | None, tuning: dict | None, settings: Settings) -> dict:
+def evaluate(run: dict, prepared: dict, training: dict | None, tuning: dict | None, settings: Settings) -> dict:
     from video_recommender.evaluate import evaluate_step
 
     if training:
@@ -159,4 +161,4 @@ def evaluate(run: dict, training: dict | None, tuning: dict | None, settings: Se
         }
     else:
         model = {}
-    return evaluate_step(run_paths(run["run_root"], settings), model)
+    return evaluate_step(run_paths(run["run_root"], settings), prepared["predictor_type"], model)

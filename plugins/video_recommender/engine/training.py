@@ -11,6 +11,7 @@ with a ``FailureReason``), as the SageMaker API would.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -22,7 +23,8 @@ from video_recommender.data.recordio import RecordIOError, SparseRows
 from video_recommender.engine.artifacts import FMModel, write_model_tar_gz
 from video_recommender.engine.hyperparameters import HyperParameterError, parse_hyperparameters
 from video_recommender.engine.recordio_decode import read_sparse_fast
-from video_recommender.storage import Resolver, list_files, write_atomically
+from video_recommender.metrics import classification_metrics, regression_metrics
+from video_recommender.storage import Resolver, list_files, relative_name, write_atomically
 
 log = logging.getLogger(__name__)
 HOST = "algo-1"
@@ -51,7 +53,7 @@ def read_channel(channel: dict, resolve: Resolver) -> tuple[SparseRows, np.ndarr
         raise JobFailed(
             f"ClientError: channel '{name}' ContentType {content_type!r} is not supported; FM reads {RECORDIO}"
         )
-    files = _channel_files(source, resolve)
+    files = [f for f, _ in input_objects(source, resolve)]
     if not files:
         raise JobFailed(f"ClientError: channel '{name}': no data found under {uri}")
     parts, labels = [], []
@@ -67,16 +69,24 @@ def read_channel(channel: dict, resolve: Resolver) -> tuple[SparseRows, np.ndarr
     return _concat(parts), np.concatenate(labels).astype(np.float32)
 
 
-def _channel_files(source: dict, resolve: Resolver) -> list:
-    uri, kind = source["S3Uri"], source.get("S3DataType", "S3Prefix")
-    if kind == "S3Prefix":
-        return list_files(resolve(uri))
-    if kind == "ManifestFile":
-        import json
+def input_objects(source: dict, resolve: Resolver) -> list[tuple[Any, str]]:
+    """The objects an ``S3DataSource`` names, each with its name relative to the prefix.
 
-        manifest = json.loads(resolve(uri).read_text())
-        prefix = manifest[0]["prefix"].rstrip("/") + "/"
-        return [resolve(prefix + key) for key in manifest[1:]]
+    ``S3Prefix``: every object under the prefix. ``ManifestFile``: a JSON list whose
+    first element is ``{"prefix": ...}`` and whose other elements are keys under it.
+    """
+    uri, kind = source.get("S3Uri", ""), source.get("S3DataType", "S3Prefix")
+    if kind == "S3Prefix":
+        prefix = resolve(uri)
+        return [(f, relative_name(f, prefix)) for f in list_files(prefix)]
+    if kind == "ManifestFile":
+        try:
+            manifest = json.loads(resolve(uri).read_text())
+            base = manifest[0]["prefix"].rstrip("/")
+            keys = [str(k) for k in manifest[1:]]
+        except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise JobFailed(f'ClientError: {uri} is not a manifest ([{{"prefix": ...}}, key, ...]): {exc}') from exc
+        return [(resolve(f"{base}/{key}"), key) for key in keys]
     raise JobFailed(f"ClientError: S3DataType {kind!r} is not supported (use S3Prefix or ManifestFile)")
 
 
@@ -111,23 +121,6 @@ def _check_features(rows: SparseRows, feature_dim: int, channel: str) -> None:
             f"ClientError: channel '{channel}' has feature dimension {rows.n_cols} but hyperparameter "
             f"'feature_dim' is {feature_dim}; they must be equal"
         )
-
-
-def regression_metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    return {"rmse": float(np.sqrt(np.mean((pred.astype(np.float64) - y) ** 2)))}
-
-
-def classification_metrics(prob: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    p = np.clip(prob.astype(np.float64), 1e-12, 1 - 1e-12)
-    label = (prob >= 0.5).astype(np.float64)
-    tp = float(np.sum((label == 1) & (y == 1)))
-    precision = tp / max(float(label.sum()), 1.0)
-    recall = tp / max(float(y.sum()), 1.0)
-    return {
-        "binary_classification_accuracy": float(np.mean(label == y)),
-        "binary_classification_cross_entropy": float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))),
-        "binary_f_1.000": 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall),
-    }
 
 
 def test_metrics(model: FMModel, rows: SparseRows, y: np.ndarray) -> dict[str, float]:

@@ -12,7 +12,6 @@ and ``AssembleWith=Line`` one ``{"score": ...}`` line per record (plus
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -21,8 +20,8 @@ import numpy as np
 from video_recommender.data.recordio import RecordIOError
 from video_recommender.engine.artifacts import ModelArtifactError, read_model_tar_gz
 from video_recommender.engine.recordio_decode import read_sparse_fast
-from video_recommender.engine.training import RECORDIO, JobFailed, score
-from video_recommender.storage import Resolver, list_files, relative_name, write_atomically
+from video_recommender.engine.training import RECORDIO, JobFailed, input_objects, score
+from video_recommender.storage import Resolver, write_atomically
 
 ACCEPTS = ("application/jsonlines", "application/json")
 
@@ -75,14 +74,13 @@ def run_transform_job(config: dict, resolve: Resolver, emit: Callable[[str], Non
         if accept not in ACCEPTS:
             raise JobFailed(f"ClientError: Accept {accept!r} is not supported; use one of {', '.join(ACCEPTS)}")
         source = t_in.get("DataSource", {}).get("S3DataSource", {})
-        prefix = resolve(source.get("S3Uri", ""))
-        files = list_files(prefix)
-        if not files:
+        objects = input_objects(source, resolve)
+        if not objects:
             raise JobFailed(f"ClientError: no input objects under {source.get('S3Uri')}")
         out_root = t_out["S3OutputPath"].rstrip("/")
         classifier = model.predictor_type == "binary_classifier"
         records = 0
-        for f in files:
+        for f, name_in_prefix in objects:
             try:
                 rows, _ = read_sparse_fast(f.read_bytes(), source=str(f))
             except RecordIOError as exc:
@@ -92,11 +90,9 @@ def run_transform_job(config: dict, resolve: Resolver, emit: Callable[[str], Non
                     f"ClientError: {f} has feature dimension {rows.n_cols}; the model expects {model.feature_dim}"
                 )
             pred = score(model, rows) if rows.n_rows else np.zeros(0, np.float32)
-            write_atomically(
-                resolve(f"{out_root}/{relative_name(f, prefix)}.out"), format_predictions(pred, classifier, accept)
-            )
+            write_atomically(resolve(f"{out_root}/{name_in_prefix}.out"), format_predictions(pred, classifier, accept))
             records += rows.n_rows
-        emit(f"[{name}] scored {records} records from {len(files)} object(s) into {out_root}")
+        emit(f"[{name}] scored {records} records from {len(objects)} object(s) into {out_root}")
     except JobFailed as exc:
         end = dt.datetime.now(dt.UTC)
         describe.update(TransformJobStatus="Failed", FailureReason=str(exc), TransformEndTime=end)
@@ -109,14 +105,3 @@ def run_transform_job(config: dict, resolve: Resolver, emit: Callable[[str], Non
         "ExecutionRoleArn": model_request.get("ExecutionRoleArn"),
     }
     return {"Model": model_describe, "Transform": describe}
-
-
-def read_predictions(data: bytes, source: str) -> np.ndarray:
-    """Parse a ``.out`` file (JSON Lines or JSON) back into scores."""
-    text = data.decode()
-    try:
-        if text.lstrip().startswith('{"predictions"'):
-            return np.asarray([p["score"] for p in json.loads(text)["predictions"]], dtype=np.float64)
-        return np.asarray([json.loads(line)["score"] for line in text.splitlines() if line.strip()], dtype=np.float64)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{source}: not FM batch-transform output ({exc})") from exc

@@ -1,0 +1,195 @@
+"""Each FM hyper-parameter does what the README says; classifier metrics; manifest inputs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fm_jobs import training_request
+
+from video_recommender.data.recordio import encode_sparse, read_sparse
+from video_recommender.engine.artifacts import FMModel, read_model_tar_gz
+from video_recommender.engine.training import run_training_job
+from video_recommender.engine.transform import run_transform_job
+
+# Official FM MetricDefinitions for the classifier (shared/reference/factorization-machines.md §4).
+CLASSIFIER_REGEXES = {
+    "test:binary_classification_accuracy": r"#quality_metric: host=\S+, test binary_classification_accuracy <score>=(\S+)",
+    "test:binary_classification_cross_entropy": r"#quality_metric: host=\S+, test binary_classification_cross_entropy <loss>=(\S+)",
+    "test:binary_f_beta": r"#quality_metric: host=\S+, test binary_f_1.000 <score>=(\S+)",
+    "train:binary_classification_cross_entropy:epoch": r"#quality_metric: host=\S+, epoch=\S+, train binary_classification_cross_entropy <loss>=(\S+)",
+}
+
+
+def train(job_dir: Path, **hp: str) -> tuple[dict, FMModel, list[str]]:
+    lines: list[str] = []
+    describe = run_training_job(training_request(job_dir, **hp), Path, lines.append)
+    assert describe["TrainingJobStatus"] == "Completed", describe.get("FailureReason")
+    return describe, read_model_tar_gz(Path(describe["ModelArtifacts"]["S3ModelArtifacts"]).read_bytes()), lines
+
+
+@pytest.fixture
+def one_thread():
+    """Hogwild updates race across threads; one thread makes a run repeatable bit for bit."""
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(before)
+
+
+FROZEN = {
+    "bias_lr": "0",
+    "linear_lr": "0",
+    "factors_lr": "0",
+    "bias_wd": "0",
+    "linear_wd": "0",
+    "factors_wd": "0",
+    "epochs": "1",
+}
+
+
+def test_init_methods_and_their_parameters(job_dir: Path) -> None:
+    _, model, _ = train(
+        job_dir, **FROZEN,
+        bias_init_method="constant", bias_init_value="3.25",
+        linear_init_method="uniform", linear_init_scale="0.5",
+        factors_init_method="normal", factors_init_sigma="0.2",
+    )  # fmt: skip
+    assert model.w0[0] == np.float32(3.25)
+    assert np.abs(model.w).max() <= 0.5 and np.abs(model.w).max() > 0.45  # U[-0.5, 0.5] over 500 weights
+    assert model.v.std() == pytest.approx(0.2, rel=0.05) and abs(float(model.v.mean())) < 0.01
+
+
+def test_epochs_and_learning_rates_move_the_model(job_dir: Path) -> None:
+    _, frozen, lines = train(job_dir, **FROZEN, factors_init_sigma="0.05")
+    assert sum("train rmse" in line for line in lines) == 1
+    _, moved, lines = train(job_dir, **{**FROZEN, "factors_lr": "4", "epochs": "3"}, factors_init_sigma="0.05")
+    assert sum("train rmse" in line for line in lines) == 3
+    np.testing.assert_array_equal(moved.w, frozen.w)  # linear_lr=0: untouched
+    assert moved.w0[0] == frozen.w0[0]
+    assert not np.array_equal(moved.v, frozen.v)
+
+
+def test_weight_decay_alone_shrinks_weights(job_dir: Path) -> None:
+    # rescale_grad=0 removes the data's gradient: only weight decay acts (lr * wd * w per touch).
+    _, start, _ = train(job_dir, **FROZEN, linear_init_sigma="0.1")
+    _, shrunk, _ = train(
+        job_dir, **{**FROZEN, "linear_lr": "1", "linear_wd": "0.01"}, rescale_grad="0.0000001", linear_init_sigma="0.1"
+    )
+    touched = np.abs(start.w) > 0
+    assert np.all(np.abs(shrunk.w[touched]) < np.abs(start.w[touched]))
+
+
+def test_mini_batch_size_sets_the_default_rescale(job_dir: Path, one_thread) -> None:
+    base = {"epochs": "2", "factors_lr": "4", "linear_lr": "2"}
+    _, small, _ = train(job_dir, **base, mini_batch_size="50")
+    _, explicit, _ = train(job_dir, **base, mini_batch_size="50", rescale_grad=str(1 / 50))
+    _, large, _ = train(job_dir, **base, mini_batch_size="1000")
+    np.testing.assert_allclose(small.v, explicit.v, atol=1e-6)  # default rescale_grad = 1/mini_batch_size
+    assert np.abs(small.v - large.v).max() > 1e-2
+
+
+def test_clip_gradient_bounds_every_step(job_dir: Path) -> None:
+    _, start, _ = train(job_dir, **FROZEN)
+    _, clipped, _ = train(job_dir, **{**FROZEN, "linear_lr": "1"}, clip_gradient="0.0001", rescale_grad="1")
+    # one epoch: each linear weight moves at most lr * clip per sample that touches it
+    rows, _ = read_sparse((job_dir / "train" / "train.protobuf").read_bytes())
+    touches = np.bincount(rows.indices, minlength=500)
+    assert np.all(np.abs(clipped.w - start.w) <= 1.0 * 0.0001 * touches + 1e-6)
+    _, free, _ = train(job_dir, **{**FROZEN, "linear_lr": "1"}, rescale_grad="1")
+    assert np.abs(free.w - start.w).max() > 10 * np.abs(clipped.w - start.w).max()
+
+
+def test_eps_is_validated_and_inert(job_dir: Path) -> None:
+    _, a, _ = train(job_dir, **FROZEN, eps="0.001")
+    _, b, _ = train(job_dir, **FROZEN, eps="0.5")
+    np.testing.assert_array_equal(a.v, b.v)
+    failed = run_training_job(training_request(job_dir, eps="-1"), Path, lambda _: None)
+    assert failed["TrainingJobStatus"] == "Failed" and "'eps'" in failed["FailureReason"]
+
+
+def binarise(job_dir: Path) -> None:
+    for split in ("train", "test"):
+        path = job_dir / split / f"{split}.protobuf"
+        rows, y = read_sparse(path.read_bytes())
+        path.write_bytes(encode_sparse(rows, (y >= np.median(y)).astype(np.float32)))
+
+
+def test_classifier_prints_fm_metrics_and_transform_labels(job_dir: Path) -> None:
+    binarise(job_dir)
+    describe, model, lines = train(job_dir, predictor_type="binary_classifier", epochs="8")
+    text = "\n".join(lines)
+    for name, pattern in CLASSIFIER_REGEXES.items():
+        assert re.search(pattern, text), name
+    accuracy = float(re.search(CLASSIFIER_REGEXES["test:binary_classification_accuracy"], text).group(1))
+    assert accuracy > 0.8  # the planted structure separates the halves well
+    assert {m["MetricName"] for m in describe["FinalMetricDataList"]} == {
+        "test:binary_classification_accuracy", "test:binary_classification_cross_entropy", "test:binary_f_beta"
+    }  # fmt: skip
+    assert model.predictor_type == "binary_classifier"
+    config = {
+        "Model": {
+            "ModelName": "m",
+            "PrimaryContainer": {"ModelDataUrl": describe["ModelArtifacts"]["S3ModelArtifacts"]},
+        },
+        "Transform": {
+            "TransformJobName": "t",
+            "TransformInput": {
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": str(job_dir / "test")}},
+                "ContentType": "application/x-recordio-protobuf",
+                "SplitType": "RecordIO",
+            },
+            "TransformOutput": {
+                "S3OutputPath": str(job_dir / "out"),
+                "Accept": "application/jsonlines",
+                "AssembleWith": "Line",
+            },
+        },
+    }
+    assert run_transform_job(config, Path, print)["Transform"]["TransformJobStatus"] == "Completed"
+    records = [json.loads(line) for line in (job_dir / "out" / "test.protobuf.out").read_text().splitlines()]
+    assert len(records) == 6_000
+    assert all(r["predicted_label"] == int(r["score"] >= 0.5) and 0 <= r["score"] <= 1 for r in records)
+
+
+def test_classifier_rejects_non_binary_labels(job_dir: Path) -> None:
+    failed = run_training_job(training_request(job_dir, predictor_type="binary_classifier"), Path, lambda _: None)
+    assert failed["TrainingJobStatus"] == "Failed" and "labels 0 or 1" in failed["FailureReason"]
+
+
+def test_manifest_inputs_for_training_and_transform(job_dir: Path) -> None:
+    manifest = job_dir / "test.manifest"
+    manifest.write_text(json.dumps([{"prefix": str(job_dir / "test") + "/"}, "test.protobuf"]))
+    request = training_request(job_dir, epochs="2")
+    request["InputDataConfig"][1]["DataSource"]["S3DataSource"] = {"S3DataType": "ManifestFile", "S3Uri": str(manifest)}
+    describe = run_training_job(request, Path, lambda _: None)
+    assert describe["TrainingJobStatus"] == "Completed" and describe["FinalMetricDataList"]
+    config = {
+        "Model": {
+            "ModelName": "m",
+            "PrimaryContainer": {"ModelDataUrl": describe["ModelArtifacts"]["S3ModelArtifacts"]},
+        },
+        "Transform": {
+            "TransformJobName": "t",
+            "TransformInput": {
+                "DataSource": {"S3DataSource": {"S3DataType": "ManifestFile", "S3Uri": str(manifest)}},
+                "ContentType": "application/x-recordio-protobuf",
+                "SplitType": "RecordIO",
+            },
+            "TransformOutput": {
+                "S3OutputPath": str(job_dir / "out"),
+                "Accept": "application/jsonlines",
+                "AssembleWith": "Line",
+            },
+        },
+    }
+    assert run_transform_job(config, Path, print)["Transform"]["TransformJobStatus"] == "Completed"
+    assert len((job_dir / "out" / "test.protobuf.out").read_text().splitlines()) == 6_000
+    manifest.write_text("{not json")
+    bad = run_transform_job(config, Path, print)["Transform"]
+    assert bad["TransformJobStatus"] == "Failed" and "is not a manifest" in bad["FailureReason"]
