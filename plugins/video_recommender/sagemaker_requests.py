@@ -121,11 +121,11 @@ def transform_request(
 # mini-batch, see README). Bounds are strings, as the API takes them.
 DEFAULT_TUNING_RANGES: dict = {
     "ContinuousParameterRanges": [
-        {"Name": "factors_lr", "MinValue": "4", "MaxValue": "16", "ScalingType": "Logarithmic"},
-        {"Name": "factors_wd", "MinValue": "0.0001", "MaxValue": "0.0006", "ScalingType": "Logarithmic"},
-        {"Name": "linear_wd", "MinValue": "0.0002", "MaxValue": "0.002", "ScalingType": "Logarithmic"},
+        {"Name": "factors_lr", "MinValue": "2", "MaxValue": "12", "ScalingType": "Logarithmic"},
+        {"Name": "linear_lr", "MinValue": "0.2", "MaxValue": "5", "ScalingType": "Logarithmic"},
+        {"Name": "factors_wd", "MinValue": "0.0001", "MaxValue": "0.001", "ScalingType": "Logarithmic"},
     ],
-    "IntegerParameterRanges": [{"Name": "epochs", "MinValue": "15", "MaxValue": "35", "ScalingType": "Linear"}],
+    "IntegerParameterRanges": [{"Name": "epochs", "MinValue": "15", "MaxValue": "40", "ScalingType": "Linear"}],
     "CategoricalParameterRanges": [],
 }
 
