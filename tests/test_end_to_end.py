@@ -95,7 +95,7 @@ def test_tuning_branch_scores_with_the_best_training_job(airflow_db, monkeypatch
     first = sorted((run_dir / "recordio" / "test").iterdir())[0]
     rows, _ = read_sparse(first.read_bytes())
     out = run_dir / "transform" / f"{first.name}.out"
-    np.testing.assert_allclose(read_predictions(out.read_bytes(), str(out)), score(best, rows), rtol=1e-6)
+    np.testing.assert_allclose(read_predictions(out.read_bytes(), str(out)), score(best, rows), rtol=0, atol=6e-8)
 
 
 def test_classifier_predicts_likes_end_to_end(airflow_db, monkeypatch, tmp_path) -> None:

@@ -168,7 +168,7 @@ def test_transform_writes_one_json_line_per_record_in_order(job_dir: Path) -> No
 
     rows, _ = read_sparse((job_dir / "test" / "test.protobuf").read_bytes())
     direct = score(read_model_tar_gz(Path(model_url).read_bytes()), rows)
-    np.testing.assert_allclose(scores, direct, rtol=1e-6)
+    np.testing.assert_allclose(scores, direct, rtol=0, atol=6e-8)  # 7 decimals written
     test_rmse = float(re.search(TEST_RMSE, "\n".join(lines)).group(1))
     labels = np.load(job_dir / "test_labels.npy")
     assert float(np.sqrt(np.mean((scores - labels) ** 2))) == pytest.approx(test_rmse, rel=1e-5)

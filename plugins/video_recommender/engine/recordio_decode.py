@@ -76,7 +76,7 @@ def _entry(buf, start, end):  # pragma: no cover - compiled
     return pos, pos + length
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _decode(buf, fill, indptr, indices, values, labels):  # pragma: no cover - compiled
     """Two uses: ``fill=False`` counts (records, nnz, n_cols); ``fill=True`` writes the arrays."""
     bits = np.empty(1, dtype=np.uint32)

@@ -12,13 +12,16 @@ and ``AssembleWith=Line`` one ``{"score": ...}`` line per record (plus
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from video_recommender.data.recordio import RecordIOError
 from video_recommender.engine.artifacts import ModelArtifactError, read_model_tar_gz
+from video_recommender.engine.jsonlines import json_lines
 from video_recommender.engine.recordio_decode import read_sparse_fast
 from video_recommender.engine.training import RECORDIO, JobFailed, input_objects, score
 from video_recommender.storage import Resolver, write_atomically
@@ -27,18 +30,12 @@ ACCEPTS = ("application/jsonlines", "application/json")
 
 
 def format_predictions(pred: np.ndarray, classifier: bool, accept: str) -> bytes:
-    """Serialise scores as FM's batch transform does."""
-    scores = np.char.mod("%.8g", pred.astype(np.float64))
-    if classifier:
-        labels = (pred >= 0.5).astype(np.int64).astype(str)
-        items = np.char.add(
-            np.char.add(np.char.add('{"score": ', scores), ', "predicted_label": '), np.char.add(labels, "}")
-        )
-    else:
-        items = np.char.add(np.char.add('{"score": ', scores), "}")
+    """Serialise scores as FM's batch transform does (JSON Lines, or one JSON document)."""
+    lines = json_lines(pred, classifier)
     if accept == "application/json":
-        return ('{"predictions": [' + ", ".join(items.tolist()) + "]}").encode()
-    return ("\n".join(items.tolist()) + ("\n" if len(items) else "")).encode()
+        items = lines.rstrip(b"\n").replace(b"\n", b", ")
+        return b'{"predictions": [' + items + b"]}"
+    return lines
 
 
 def run_transform_job(config: dict, resolve: Resolver, emit: Callable[[str], None] = print) -> dict:
@@ -79,8 +76,9 @@ def run_transform_job(config: dict, resolve: Resolver, emit: Callable[[str], Non
             raise JobFailed(f"ClientError: no input objects under {source.get('S3Uri')}")
         out_root = t_out["S3OutputPath"].rstrip("/")
         classifier = model.predictor_type == "binary_classifier"
-        records = 0
-        for f, name_in_prefix in objects:
+
+        def transform_object(item: tuple[Any, str]) -> int:
+            f, name_in_prefix = item
             try:
                 rows, _ = read_sparse_fast(f.read_bytes(), source=str(f))
             except RecordIOError as exc:
@@ -91,7 +89,12 @@ def run_transform_job(config: dict, resolve: Resolver, emit: Callable[[str], Non
                 )
             pred = score(model, rows) if rows.n_rows else np.zeros(0, np.float32)
             write_atomically(resolve(f"{out_root}/{name_in_prefix}.out"), format_predictions(pred, classifier, accept))
-            records += rows.n_rows
+            return rows.n_rows
+
+        # Objects are independent (as on SageMaker's instances): score them side by side;
+        # the compiled steps release the GIL.
+        with ThreadPoolExecutor(max_workers=min(len(objects), os.cpu_count() or 1)) as pool:
+            records = sum(pool.map(transform_object, objects))
         emit(f"[{name}] scored {records} records from {len(objects)} object(s) into {out_root}")
     except JobFailed as exc:
         end = dt.datetime.now(dt.UTC)
