@@ -193,3 +193,33 @@ def test_manifest_inputs_for_training_and_transform(job_dir: Path) -> None:
     manifest.write_text("{not json")
     bad = run_transform_job(config, Path, print)["Transform"]
     assert bad["TransformJobStatus"] == "Failed" and "is not a manifest" in bad["FailureReason"]
+
+
+@pytest.mark.parametrize("group", ["bias", "linear", "factors"])
+@pytest.mark.parametrize("method", ["constant", "uniform", "normal"])
+def test_every_group_honours_every_init_method(job_dir: Path, group: str, method: str) -> None:
+    settings = {"constant": {"value": "0.75"}, "uniform": {"scale": "0.3"}, "normal": {"sigma": "0.2"}}[method]
+    hp = {f"{group}_init_method": method, **{f"{group}_init_{k}": v for k, v in settings.items()}}
+    _, model, _ = train(job_dir, **FROZEN, **hp)
+    values = {"bias": model.w0, "linear": model.w, "factors": model.v}[group].ravel()
+    if method == "constant":
+        assert np.all(values == np.float32(0.75))
+    elif method == "uniform":
+        assert np.abs(values).max() <= 0.3 and (len(values) == 1 or values.std() > 0.05)
+    else:
+        assert len(values) == 1 or values.std() == pytest.approx(0.2, rel=0.15)
+
+
+@pytest.mark.parametrize("group", ["bias", "linear", "factors"])
+def test_every_group_honours_its_learning_rate_and_weight_decay(job_dir: Path, group: str, one_thread) -> None:
+    init = {"bias_init_method": "constant", "bias_init_value": "1.0", f"{group}_init_sigma": "0.1"}
+    _, start, _ = train(job_dir, **FROZEN, **init)
+    # Only this group learns, with the data's gradient switched off: weight decay alone shrinks it.
+    hp = {**FROZEN, f"{group}_lr": "1", f"{group}_wd": "0.001", "rescale_grad": "0.000000001"}
+    _, decayed, _ = train(job_dir, **hp, **init)
+    pick = {"bias": lambda m: m.w0, "linear": lambda m: m.w, "factors": lambda m: m.v}
+    for other, get in pick.items():
+        if other == group:
+            assert np.abs(get(decayed)).sum() < np.abs(get(start)).sum()
+        else:
+            np.testing.assert_array_equal(get(decayed), get(start))

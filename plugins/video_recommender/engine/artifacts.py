@@ -23,6 +23,7 @@ import struct
 import tarfile
 import zipfile
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 
@@ -54,19 +55,24 @@ class FMModel:
         return int(self.v.shape[1])
 
 
-def save_ndarray_list(arrays: dict[str, np.ndarray]) -> bytes:
-    out = io.BytesIO()
+def write_ndarray_list(out: BinaryIO, arrays: dict[str, np.ndarray]) -> None:
+    """Write MXNet's NDArray-list format to ``out``, array data straight from memory (no copies)."""
     out.write(struct.pack("<QQQ", LIST_MAGIC, 0, len(arrays)))
     for arr in arrays.values():
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        arr = np.ascontiguousarray(arr, dtype="<f4")
         out.write(struct.pack("<IiI", NDARRAY_V2_MAGIC, 0, arr.ndim))
         out.write(struct.pack(f"<{arr.ndim}q", *arr.shape))
         out.write(struct.pack("<iii", 1, 0, _FLOAT32))
-        out.write(arr.astype("<f4").tobytes())
+        out.write(memoryview(arr).cast("B"))
     out.write(struct.pack("<Q", len(arrays)))
     for name in arrays:
         raw = name.encode()
         out.write(struct.pack("<Q", len(raw)) + raw)
+
+
+def save_ndarray_list(arrays: dict[str, np.ndarray]) -> bytes:
+    out = io.BytesIO()
+    write_ndarray_list(out, arrays)
     return out.getvalue()
 
 
@@ -152,26 +158,26 @@ def _symbol_json(predictor_type: str, feature_dim: int, num_factors: int) -> str
 
 
 def write_model_tar_gz(model: FMModel) -> bytes:
-    """Serialise ``model`` as SageMaker FM's ``model.tar.gz`` (deterministic bytes)."""
-    params = save_ndarray_list(
-        {"arg:w0_weight": model.w0.reshape(1), "arg:w1_weight": model.w.reshape(-1, 1), "arg:v": model.v}
-    )
+    """Serialise ``model`` as SageMaker FM's ``model.tar.gz`` (deterministic bytes).
+
+    The parameters are streamed into the zip member, so memory holds them, one
+    uncompressed zip and the compressed result; nothing more.
+    """
+    arrays = {"arg:w0_weight": model.w0.reshape(1), "arg:w1_weight": model.w.reshape(-1, 1), "arg:v": model.v}
     inner = io.BytesIO()
     # Members are stored, not deflated: the outer gzip compresses them once, and loading
     # a large model then decompresses once instead of twice.
     with zipfile.ZipFile(inner, "w", compression=zipfile.ZIP_STORED) as zf:
-        for name, payload in (
-            ("symbol.json", _symbol_json(model.predictor_type, model.feature_dim, model.num_factors).encode()),
-            ("params", params),
-        ):
-            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
-            zf.writestr(info, payload)
-    member = inner.getvalue()
+        symbol = _symbol_json(model.predictor_type, model.feature_dim, model.num_factors).encode()
+        zf.writestr(zipfile.ZipInfo("symbol.json", date_time=_ZIP_TIME), symbol)
+        with zf.open(zipfile.ZipInfo("params", date_time=_ZIP_TIME), mode="w", force_zip64=True) as member:
+            write_ndarray_list(member, arrays)
     outer = io.BytesIO()
     with tarfile.open(fileobj=outer, mode="w:gz", format=tarfile.GNU_FORMAT) as tar:
         info = tarfile.TarInfo(MEMBER)
-        info.size, info.mtime, info.mode = len(member), 0, 0o644
-        tar.addfile(info, io.BytesIO(member))
+        info.size, info.mtime, info.mode = inner.getbuffer().nbytes, 0, 0o644
+        inner.seek(0)
+        tar.addfile(info, inner)
     return outer.getvalue()
 
 
