@@ -60,3 +60,22 @@ def training_request(base: Path, **hp: str) -> dict:
         "InputDataConfig": [channel("train"), channel("test")],
         "OutputDataConfig": {"S3OutputPath": str(base / "models")},
     }
+
+
+def transform_config(
+    base: Path, model_url: str, accept: str = "application/jsonlines", source: dict | None = None
+) -> dict:
+    """``{"Model", "Transform"}`` scoring ``base/test`` (or ``source``) into ``base/out``."""
+    return {
+        "Model": {"ModelName": "m", "PrimaryContainer": {"Image": "fm", "ModelDataUrl": model_url}},
+        "Transform": {
+            "TransformJobName": "t",
+            "ModelName": "m",
+            "TransformInput": {
+                "DataSource": {"S3DataSource": source or {"S3DataType": "S3Prefix", "S3Uri": str(base / "test")}},
+                "ContentType": "application/x-recordio-protobuf",
+                "SplitType": "RecordIO",
+            },
+            "TransformOutput": {"S3OutputPath": str(base / "out"), "Accept": accept, "AssembleWith": "Line"},
+        },
+    }

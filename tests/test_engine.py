@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fm_jobs import training_request
+from fm_jobs import training_request, transform_config
 
 from video_recommender.engine.artifacts import (
     FMModel,
@@ -135,22 +135,6 @@ def test_corrupt_artifacts_are_rejected() -> None:
         read_model_tar_gz(b"not a tarball", source="s3://b/model.tar.gz")
     with pytest.raises(ModelArtifactError, match="not an MXNet NDArray list"):
         load_ndarray_list(b"\x00" * 24)
-
-
-def transform_config(base: Path, model_url: str, accept: str = "application/jsonlines") -> dict:
-    return {
-        "Model": {"ModelName": "m", "PrimaryContainer": {"Image": "fm", "ModelDataUrl": model_url}},
-        "Transform": {
-            "TransformJobName": "t",
-            "ModelName": "m",
-            "TransformInput": {
-                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": str(base / "test")}},
-                "ContentType": "application/x-recordio-protobuf",
-                "SplitType": "RecordIO",
-            },
-            "TransformOutput": {"S3OutputPath": str(base / "out"), "Accept": accept, "AssembleWith": "Line"},
-        },
-    }
 
 
 def test_transform_writes_one_json_line_per_record_in_order(job_dir: Path) -> None:

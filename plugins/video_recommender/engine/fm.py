@@ -67,6 +67,33 @@ def _prefetch_rows(indptr, indices, v, r):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, fastmath=True, inline="always")
+def _forward(indptr, indices, values, w0, w, v, r, s):  # pragma: no cover - compiled
+    """FM output of row ``r``; leaves sum_i v_if x_i in ``s`` (the factor gradient needs it)."""
+    k = v.shape[1]
+    pred = w0[0]
+    s[:] = 0.0
+    sq = np.float32(0.0)
+    for p in range(indptr[r], indptr[r + 1]):
+        i = indices[p]
+        x = values[p]
+        pred += w[i] * x
+        for f in range(k):
+            a = v[i, f] * x
+            s[f] += a
+            sq += a * a
+    inter = np.float32(0.0)
+    for f in range(k):
+        inter += s[f] * s[f]
+    return pred + np.float32(0.5) * (inter - sq)
+
+
+@numba.njit(cache=True, fastmath=True, inline="always")
+def _sigmoid(z):  # pragma: no cover - compiled
+    z = min(max(z, np.float32(-35.0)), np.float32(35.0))
+    return np.float32(1.0) / (np.float32(1.0) + np.float32(math.exp(-z)))
+
+
+@numba.njit(cache=True, fastmath=True, inline="always")
 def _clip(g, c):  # pragma: no cover - compiled
     return min(max(g, -c), c)
 
@@ -87,7 +114,6 @@ def train_epoch(
     lr_b, lr_w, lr_v = rates[0], rates[1], rates[2]
     wd_b, wd_w, wd_v = rates[3], rates[4], rates[5]
     rescale, clip = rates[6], rates[7]
-    half = np.float32(0.5)
     losses = np.zeros(n_batches)
     for j in prange(n_batches):
         b = batch_order[j]
@@ -99,25 +125,10 @@ def train_epoch(
             if r + PREFETCH_AHEAD < end:
                 _prefetch_rows(indptr, indices, v, r + PREFETCH_AHEAD)
             lo, hi = indptr[r], indptr[r + 1]
-            pred = w0[0]
-            s[:] = 0.0
-            sq = np.float32(0.0)
-            for p in range(lo, hi):
-                i = indices[p]
-                x = values[p]
-                pred += w[i] * x
-                for f in range(k):
-                    a = v[i, f] * x
-                    s[f] += a
-                    sq += a * a
-            inter = np.float32(0.0)
-            for f in range(k):
-                inter += s[f] * s[f]
-            pred += half * (inter - sq)
+            pred = _forward(indptr, indices, values, w0, w, v, r, s)
             y = labels[r]
             if classifier:
-                z = min(max(pred, np.float32(-35.0)), np.float32(35.0))
-                prob = np.float32(1.0) / (np.float32(1.0) + np.float32(math.exp(-z)))
+                prob = _sigmoid(pred)
                 g = prob - y
                 loss -= y * math.log(max(prob, 1e-12)) + (1.0 - y) * math.log(max(1.0 - prob, 1e-12))
             else:
@@ -177,27 +188,9 @@ def predict(indptr, indices, values, w0, w, v, classifier):  # pragma: no cover 
     n = len(indptr) - 1
     k = v.shape[1]
     out = np.empty(n, dtype=np.float32)
-    half = np.float32(0.5)
     for r in prange(n):
         if r + PREFETCH_AHEAD < n:
             _prefetch_rows(indptr, indices, v, r + PREFETCH_AHEAD)
-        s = np.zeros(k, dtype=np.float32)
-        pred = w0[0]
-        sq = np.float32(0.0)
-        for p in range(indptr[r], indptr[r + 1]):
-            i = indices[p]
-            x = values[p]
-            pred += w[i] * x
-            for f in range(k):
-                a = v[i, f] * x
-                s[f] += a
-                sq += a * a
-        inter = np.float32(0.0)
-        for f in range(k):
-            inter += s[f] * s[f]
-        pred += half * (inter - sq)
-        if classifier:
-            z = min(max(pred, np.float32(-35.0)), np.float32(35.0))
-            pred = np.float32(1.0) / (np.float32(1.0) + np.float32(math.exp(-z)))
-        out[r] = pred
+        pred = _forward(indptr, indices, values, w0, w, v, r, np.empty(k, dtype=np.float32))
+        out[r] = _sigmoid(pred) if classifier else pred
     return out
