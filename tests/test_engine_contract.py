@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fm_jobs import training_request
+from fm_jobs import training_request, transform_config
 
 from video_recommender.data.recordio import encode_sparse, read_sparse
 from video_recommender.engine.artifacts import FMModel, read_model_tar_gz
@@ -132,25 +132,7 @@ def test_classifier_prints_fm_metrics_and_transform_labels(job_dir: Path) -> Non
         "test:binary_classification_accuracy", "test:binary_classification_cross_entropy", "test:binary_f_beta"
     }  # fmt: skip
     assert model.predictor_type == "binary_classifier"
-    config = {
-        "Model": {
-            "ModelName": "m",
-            "PrimaryContainer": {"ModelDataUrl": describe["ModelArtifacts"]["S3ModelArtifacts"]},
-        },
-        "Transform": {
-            "TransformJobName": "t",
-            "TransformInput": {
-                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": str(job_dir / "test")}},
-                "ContentType": "application/x-recordio-protobuf",
-                "SplitType": "RecordIO",
-            },
-            "TransformOutput": {
-                "S3OutputPath": str(job_dir / "out"),
-                "Accept": "application/jsonlines",
-                "AssembleWith": "Line",
-            },
-        },
-    }
+    config = transform_config(job_dir, describe["ModelArtifacts"]["S3ModelArtifacts"])
     assert run_transform_job(config, Path, print)["Transform"]["TransformJobStatus"] == "Completed"
     records = [json.loads(line) for line in (job_dir / "out" / "test.protobuf.out").read_text().splitlines()]
     assert len(records) == 6_000
@@ -169,25 +151,11 @@ def test_manifest_inputs_for_training_and_transform(job_dir: Path) -> None:
     request["InputDataConfig"][1]["DataSource"]["S3DataSource"] = {"S3DataType": "ManifestFile", "S3Uri": str(manifest)}
     describe = run_training_job(request, Path, lambda _: None)
     assert describe["TrainingJobStatus"] == "Completed" and describe["FinalMetricDataList"]
-    config = {
-        "Model": {
-            "ModelName": "m",
-            "PrimaryContainer": {"ModelDataUrl": describe["ModelArtifacts"]["S3ModelArtifacts"]},
-        },
-        "Transform": {
-            "TransformJobName": "t",
-            "TransformInput": {
-                "DataSource": {"S3DataSource": {"S3DataType": "ManifestFile", "S3Uri": str(manifest)}},
-                "ContentType": "application/x-recordio-protobuf",
-                "SplitType": "RecordIO",
-            },
-            "TransformOutput": {
-                "S3OutputPath": str(job_dir / "out"),
-                "Accept": "application/jsonlines",
-                "AssembleWith": "Line",
-            },
-        },
-    }
+    config = transform_config(
+        job_dir,
+        describe["ModelArtifacts"]["S3ModelArtifacts"],
+        source={"S3DataType": "ManifestFile", "S3Uri": str(manifest)},
+    )
     assert run_transform_job(config, Path, print)["Transform"]["TransformJobStatus"] == "Completed"
     assert len((job_dir / "out" / "test.protobuf.out").read_text().splitlines()) == 6_000
     manifest.write_text("{not json")
