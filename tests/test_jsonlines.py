@@ -37,3 +37,11 @@ def test_random_scores_round_trip_in_order_as_json_and_jsonlines() -> None:
     document = json.loads(format_predictions(scores[:3], True, "application/json"))
     assert [p["score"] for p in document["predictions"]] == lines[:3]
     assert format_predictions(scores[:0], False, "application/jsonlines") == b""
+
+
+def test_without_assemble_with_records_are_concatenated() -> None:
+    scores = np.array([1.5, 2.0], np.float32)
+    assert (
+        format_predictions(scores, False, "application/jsonlines", assemble_with="None")
+        == b'{"score": 1.5}{"score": 2.0}'
+    )

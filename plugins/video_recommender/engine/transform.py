@@ -5,7 +5,8 @@ pair that ``SageMakerTransformOperator`` takes. Each input object under the
 input prefix is scored record by record (``SplitType=RecordIO``) and written to
 ``<S3OutputPath>/<input object name>.out``: with ``Accept=application/jsonlines``
 and ``AssembleWith=Line`` one ``{"score": ...}`` line per record (plus
-``"predicted_label"`` for the classifier) in input order; with
+``"predicted_label"`` for the classifier) in input order; without ``AssembleWith``
+the records are concatenated with nothing between them, as SageMaker does; with
 ``application/json`` one ``{"predictions": [...]}`` document.
 """
 
@@ -29,9 +30,11 @@ from video_recommender.storage import Resolver, write_atomically
 ACCEPTS = ("application/jsonlines", "application/json")
 
 
-def format_predictions(pred: np.ndarray, classifier: bool, accept: str) -> bytes:
+def format_predictions(pred: np.ndarray, classifier: bool, accept: str, assemble_with: str = "Line") -> bytes:
     """Serialise scores as FM's batch transform does (JSON Lines, or one JSON document)."""
     lines = json_lines(pred, classifier)
+    if assemble_with != "Line":
+        lines = lines.replace(b"\n", b"")
     if accept == "application/json":
         items = lines.rstrip(b"\n").replace(b"\n", b", ")
         return b'{"predictions": [' + items + b"]}"
@@ -70,6 +73,9 @@ def run_transform_job(config: dict, resolve: Resolver, emit: Callable[[str], Non
         accept = t_out.get("Accept", "application/jsonlines")
         if accept not in ACCEPTS:
             raise JobFailed(f"ClientError: Accept {accept!r} is not supported; use one of {', '.join(ACCEPTS)}")
+        assemble_with = t_out.get("AssembleWith", "None")
+        if assemble_with not in ("Line", "None"):
+            raise JobFailed(f"ValidationException: AssembleWith {assemble_with!r} must be 'Line' or 'None'")
         source = t_in.get("DataSource", {}).get("S3DataSource", {})
         objects = input_objects(source, resolve)
         if not objects:
@@ -88,7 +94,9 @@ def run_transform_job(config: dict, resolve: Resolver, emit: Callable[[str], Non
                     f"ClientError: {f} has feature dimension {rows.n_cols}; the model expects {model.feature_dim}"
                 )
             pred = score(model, rows) if rows.n_rows else np.zeros(0, np.float32)
-            write_atomically(resolve(f"{out_root}/{name_in_prefix}.out"), format_predictions(pred, classifier, accept))
+            write_atomically(
+                resolve(f"{out_root}/{name_in_prefix}.out"), format_predictions(pred, classifier, accept, assemble_with)
+            )
             return rows.n_rows
 
         # Objects are independent (as on SageMaker's instances): score them side by side;
