@@ -81,16 +81,16 @@ def video_recommender():
         return "tuning_request" if params["run_hyperparameter_opt"] else "training_request"
 
     @task(multiple_outputs=False)
-    def training_request(run: dict, prepared: dict, ti=None) -> dict:
-        return tasks.training_request(run, prepared, SETTINGS, ti.try_number)
+    def training_request(run: dict, prepared: dict) -> dict:
+        return tasks.training_request(run, prepared, SETTINGS)
 
     @task(multiple_outputs=False)
-    def tuning_request(run: dict, prepared: dict, ti=None) -> dict:
-        return tasks.tuning_request(run, prepared, SETTINGS, ti.try_number)
+    def tuning_request(run: dict, prepared: dict) -> dict:
+        return tasks.tuning_request(run, prepared, SETTINGS)
 
     @task(trigger_rule="none_failed_min_one_success", multiple_outputs=False)
-    def transform_request(run: dict, prepared: dict, training: dict | None, tuning: dict | None, ti=None) -> dict:
-        return tasks.transform_request(run, prepared, training, tuning, SETTINGS, ti.try_number)
+    def transform_request(run: dict, prepared: dict, training: dict | None, tuning: dict | None) -> dict:
+        return tasks.transform_request(run, prepared, training, tuning, SETTINGS)
 
     @task(multiple_outputs=False)
     def evaluate(run: dict, prepared: dict, _transformed: dict, ti=None) -> dict:
@@ -101,15 +101,11 @@ def video_recommender():
     prepared = prepare(run, preprocess(run))
     branch = choose_training()
     train_config = training_request(run, prepared)
-    train = training_operator(
-        SETTINGS.backend, task_id="train", config=train_config, storage_conn_id=SETTINGS.aws_conn_id
-    )
+    train = training_operator(SETTINGS, task_id="train", config=train_config)
     tune_config = tuning_request(run, prepared)
-    tune = tuning_operator(SETTINGS.backend, task_id="tune", config=tune_config, storage_conn_id=SETTINGS.aws_conn_id)
+    tune = tuning_operator(SETTINGS, task_id="tune", config=tune_config)
     transform_config = transform_request(run, prepared, train.output, tune.output)
-    transform = transform_operator(
-        SETTINGS.backend, task_id="transform", config=transform_config, storage_conn_id=SETTINGS.aws_conn_id
-    )
+    transform = transform_operator(SETTINGS, task_id="transform", config=transform_config)
     end = EmptyOperator(task_id="end")
 
     prepared >> branch >> [train_config, tune_config]

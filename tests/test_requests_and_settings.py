@@ -42,15 +42,31 @@ def test_default_hyperparameters_are_valid_for_fm() -> None:
 
 
 def test_job_names_are_valid_unique_per_run_and_try() -> None:
-    names = {
-        requests.job_name("video-recsys", "train", run, t)
-        for run in ("manual__2026-11-25T10:00:00+00:00", "scheduled__2026-11-26T00:00:00+00:00")
-        for t in (1, 2)
-    }
-    assert len(names) == 4
-    long = requests.job_name("a" * 80 + "_weird name", "transform", "r", 12)
-    for name in [*names, long]:
+    runs = ("manual__2026-11-25T10:00:00+00:00", "scheduled__2026-11-26T00:00:00+00:00")
+    names = set()
+    for run in runs:
+        request = {"TrainingJobName": requests.job_name("video-recsys", "train", run)}
+        for try_number in (1, 2, 99):
+            names.add(requests.name_for_try(request, try_number)["TrainingJobName"])
+    assert len(names) == 6
+    long = requests.job_name("a" * 80 + "_weird name", "transform", "r")
+    tuning = requests.job_name("video-recsys", "hpo", "r", max_length=requests.MAX_TUNING_JOB_NAME)
+    for name in [*names, requests.name_for_try({"ModelName": long}, 99)["ModelName"]]:
         assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*", name) and len(name) <= 63
+    assert len(requests.name_for_try({"HyperParameterTuningJobName": tuning}, 99)["HyperParameterTuningJobName"]) <= 32
+    with pytest.raises(ValueError, match="does not fit"):
+        requests.name_for_try({}, 100)
+
+
+def test_name_for_try_renames_every_job_and_model_and_nothing_else() -> None:
+    config = {
+        "Model": {"ModelName": "m", "PrimaryContainer": {}},
+        "Transform": {"TransformJobName": "t", "ModelName": "m"},
+    }
+    renamed = requests.name_for_try(config, 3)
+    assert renamed["Model"]["ModelName"] == renamed["Transform"]["ModelName"] == "m-t3"
+    assert renamed["Transform"]["TransformJobName"] == "t-t3"
+    assert config["Model"]["ModelName"] == "m"  # a copy: the XCom value is not touched
 
 
 def test_training_request_shape() -> None:

@@ -10,12 +10,20 @@ from video_recommender import tasks
 from video_recommender.settings import Settings
 
 
-def test_sagemaker_backend_stops_at_start_with_a_clear_message(tmp_path: Path) -> None:
+def test_sagemaker_backend_needs_s3_and_a_role(tmp_path: Path) -> None:
     from airflow.exceptions import AirflowException
 
-    settings = Settings(storage_root=tmp_path.as_uri(), backend="sagemaker")
-    with pytest.raises(AirflowException, match="RECOMMENDER_BACKEND='sagemaker' is not yet supported"):
+    settings = Settings(storage_root=tmp_path.as_uri(), backend="sagemaker", region="mars-1")
+    with pytest.raises(AirflowException) as err:
         tasks.start(settings, "manual__1")
+    message = str(err.value)
+    assert "needs an s3://bucket/prefix root" in message
+    assert "RECOMMENDER_SAGEMAKER_ROLE_ARN=''" in message
+    assert "region 'mars-1'" in message
+    ok = Settings(
+        storage_root="s3://bucket/prefix", backend="sagemaker", sagemaker_role_arn="arn:aws:iam::123456789012:role/sm"
+    )
+    assert tasks.settings_problems(ok) == []
 
 
 def test_start_fixes_the_run_folder_under_the_storage_root(tmp_path: Path) -> None:

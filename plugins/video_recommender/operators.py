@@ -16,6 +16,9 @@ from typing import Any, ClassVar
 from airflow.exceptions import AirflowException
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
+from video_recommender.sagemaker_requests import name_for_try
+from video_recommender.settings import Settings
+
 
 def xcom_safe(value: Any) -> Any:
     """What the provider pushes: the describe response through ``json.dumps(default=repr)``."""
@@ -35,6 +38,10 @@ class _LocalSageMakerOperator(BaseOperator):
     def resolve(self, uri: str) -> ObjectStoragePath:
         return ObjectStoragePath(uri, conn_id=self.storage_conn_id)
 
+    def request(self, context: Any) -> dict:
+        """The request with this try's job names (as the SageMaker backend submits it)."""
+        return name_for_try(self.config, context["ti"].try_number)
+
 
 class LocalSageMakerTrainingOperator(_LocalSageMakerOperator):
     """Run a CreateTrainingJob request on the local FM engine; XCom ``{"Training": DescribeTrainingJob}``."""
@@ -42,7 +49,7 @@ class LocalSageMakerTrainingOperator(_LocalSageMakerOperator):
     def execute(self, context: Any) -> dict:
         from video_recommender.engine.training import run_training_job  # numpy/numba: at run time only
 
-        describe = run_training_job(self.config, self.resolve, emit=self.log.info)
+        describe = run_training_job(self.request(context), self.resolve, emit=self.log.info)
         if describe["TrainingJobStatus"] != "Completed":
             raise AirflowException(
                 f"Training job {describe['TrainingJobName']} failed: {describe.get('FailureReason')}"
@@ -56,7 +63,7 @@ class LocalSageMakerTransformOperator(_LocalSageMakerOperator):
     def execute(self, context: Any) -> dict:
         from video_recommender.engine.transform import run_transform_job
 
-        result = run_transform_job(self.config, self.resolve, emit=self.log.info)
+        result = run_transform_job(self.request(context), self.resolve, emit=self.log.info)
         transform = result["Transform"]
         if transform["TransformJobStatus"] != "Completed":
             raise AirflowException(
@@ -71,7 +78,7 @@ class LocalSageMakerTuningOperator(_LocalSageMakerOperator):
     def execute(self, context: Any) -> dict:
         from video_recommender.engine.tuning import run_tuning_job
 
-        describe = run_tuning_job(self.config, self.resolve, emit=self.log.info)
+        describe = run_tuning_job(self.request(context), self.resolve, emit=self.log.info)
         if describe["HyperParameterTuningJobStatus"] != "Completed":
             raise AirflowException(
                 f"Tuning job {describe['HyperParameterTuningJobName']} failed: {describe.get('FailureReason')}"
@@ -79,30 +86,25 @@ class LocalSageMakerTuningOperator(_LocalSageMakerOperator):
         return {"Tuning": xcom_safe(describe)}
 
 
-class BackendNotSupportedOperator(BaseOperator):
-    """Stands where a backend cannot run a job yet, and says so when it runs."""
+def training_operator(settings: Settings, *, task_id: str, config: Any) -> BaseOperator:
+    if settings.backend == "local":
+        return LocalSageMakerTrainingOperator(task_id=task_id, config=config, storage_conn_id=settings.aws_conn_id)
+    from video_recommender.sagemaker_operators import SageMakerTrainingJob, job_operator_kwargs
 
-    def __init__(self, *, what: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.what = what
-
-    def execute(self, context: Any) -> None:
-        raise AirflowException(f"{self.what} is not yet supported")
+    return SageMakerTrainingJob(task_id=task_id, config=config, print_log=True, **job_operator_kwargs(settings))
 
 
-def training_operator(backend: str, *, task_id: str, config: Any, storage_conn_id: str | None) -> BaseOperator:
-    if backend == "local":
-        return LocalSageMakerTrainingOperator(task_id=task_id, config=config, storage_conn_id=storage_conn_id)
-    return BackendNotSupportedOperator(task_id=task_id, what=f"Training on the '{backend}' backend")
+def tuning_operator(settings: Settings, *, task_id: str, config: Any) -> BaseOperator:
+    if settings.backend == "local":
+        return LocalSageMakerTuningOperator(task_id=task_id, config=config, storage_conn_id=settings.aws_conn_id)
+    from video_recommender.sagemaker_operators import SageMakerTuningJob, job_operator_kwargs
+
+    return SageMakerTuningJob(task_id=task_id, config=config, **job_operator_kwargs(settings))
 
 
-def tuning_operator(backend: str, *, task_id: str, config: Any, storage_conn_id: str | None) -> BaseOperator:
-    if backend == "local":
-        return LocalSageMakerTuningOperator(task_id=task_id, config=config, storage_conn_id=storage_conn_id)
-    return BackendNotSupportedOperator(task_id=task_id, what=f"Hyper-parameter tuning on the '{backend}' backend")
+def transform_operator(settings: Settings, *, task_id: str, config: Any) -> BaseOperator:
+    if settings.backend == "local":
+        return LocalSageMakerTransformOperator(task_id=task_id, config=config, storage_conn_id=settings.aws_conn_id)
+    from video_recommender.sagemaker_operators import SageMakerTransformJob, job_operator_kwargs
 
-
-def transform_operator(backend: str, *, task_id: str, config: Any, storage_conn_id: str | None) -> BaseOperator:
-    if backend == "local":
-        return LocalSageMakerTransformOperator(task_id=task_id, config=config, storage_conn_id=storage_conn_id)
-    return BackendNotSupportedOperator(task_id=task_id, what=f"Batch transform on the '{backend}' backend")
+    return SageMakerTransformJob(task_id=task_id, config=config, **job_operator_kwargs(settings))

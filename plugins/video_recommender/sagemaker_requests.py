@@ -6,6 +6,7 @@ engine's operator receive the very same dicts. Nothing here calls AWS.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 
@@ -22,6 +23,7 @@ FM_IMAGE_ACCOUNTS = {
 }
 MAX_JOB_NAME = 63
 MAX_TUNING_JOB_NAME = 32
+TRY_SUFFIX_ROOM = 4  # "-t" and up to two digits
 
 
 def fm_image_uri(region: str) -> str:
@@ -34,15 +36,35 @@ def fm_image_uri(region: str) -> str:
     return f"{account}.dkr.ecr.{region}.amazonaws.com/factorization-machines:1"
 
 
-def job_name(prefix: str, kind: str, run_id: str, try_number: int, max_length: int = MAX_JOB_NAME) -> str:
-    """A SageMaker job name unique per DAG run and try: ``<prefix>-<kind>-<hash of run>-t<try>``.
+def job_name(prefix: str, kind: str, run_id: str, max_length: int = MAX_JOB_NAME) -> str:
+    """A SageMaker job name unique per DAG run: ``<prefix>-<kind>-<hash of run id>``.
 
-    At most ``max_length`` characters of ``[a-zA-Z0-9-]`` (63 for jobs, 32 for tuning jobs).
+    ``name_for_try`` appends the try number when the job is submitted, so the name
+    stays within ``max_length`` (63 for jobs, 32 for tuning jobs) with room for
+    ``-t<try>``, and uses only ``[a-zA-Z0-9-]``, as SageMaker requires.
     """
     digest = hashlib.sha256(run_id.encode()).hexdigest()[:10]
     stem = re.sub(r"[^a-zA-Z0-9-]+", "-", f"{prefix}-{kind}").strip("-")
-    suffix = f"-{digest}-t{try_number}"
-    return stem[: max_length - len(suffix)].rstrip("-") + suffix
+    suffix = f"-{digest}"
+    return stem[: max_length - len(suffix) - TRY_SUFFIX_ROOM].rstrip("-") + suffix
+
+
+def name_for_try(config: dict, try_number: int) -> dict:
+    """A copy of a request with every job and model name suffixed ``-t<try>``.
+
+    The operators of both backends apply this when they run, so a retried task submits
+    new names and never collides with the job of the failed try.
+    """
+    if not 1 <= try_number < 10 ** (TRY_SUFFIX_ROOM - 2):
+        raise ValueError(f"try number {try_number} does not fit the names' suffix room")
+    suffix = f"-t{try_number}"
+    config = copy.deepcopy(config)
+    for part in (config, config.get("Model"), config.get("Transform")):
+        if isinstance(part, dict):
+            for key in ("TrainingJobName", "HyperParameterTuningJobName", "TransformJobName", "ModelName"):
+                if key in part:
+                    part[key] = f"{part[key]}{suffix}"
+    return config
 
 
 def _channel(name: str, uri: str) -> dict:

@@ -67,6 +67,10 @@ class Settings:
     job_name_prefix: str = "video-recsys"
     training_instance_type: str = "ml.c5.4xlarge"
     transform_instance_type: str = "ml.c5.xlarge"
+    check_interval: int = 30  # seconds between DescribeXxxJob polls
+    deferrable: bool = False
+    job_retries: int = 1
+    retry_delay_seconds: int = 60
     synthetic_scale: float = 0.05
     seed: int = 42
     hyperparameters: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HYPERPARAMETERS))
@@ -80,11 +84,20 @@ class Settings:
         root = env.get("RECOMMENDER_STORAGE_ROOT") or default_storage_root(env)
         if "://" not in root:  # a plain folder
             root = Path(root).resolve().as_uri()
-        try:
-            scale = float(env.get("RECOMMENDER_SYNTHETIC_SCALE", "0.05"))
-            seed = int(env.get("RECOMMENDER_SEED", "42"))
-        except ValueError as exc:
-            raise SettingsError(f"RECOMMENDER_SYNTHETIC_SCALE / RECOMMENDER_SEED: {exc}") from None
+        numbers: dict[str, float] = {}
+        for name, kind, default in (
+            ("RECOMMENDER_SYNTHETIC_SCALE", float, "0.05"),
+            ("RECOMMENDER_SEED", int, "42"),
+            ("RECOMMENDER_CHECK_INTERVAL", int, "30"),
+            ("RECOMMENDER_JOB_RETRIES", int, "1"),
+            ("RECOMMENDER_RETRY_DELAY_SECONDS", int, "60"),
+        ):
+            try:
+                numbers[name] = kind(env.get(name, default))
+            except ValueError:
+                raise SettingsError(
+                    f"{name}={env.get(name)!r}: expected {'an integer' if kind is int else 'a number'}"
+                ) from None
         return cls(
             storage_root=root.rstrip("/"),
             backend=backend,
@@ -92,6 +105,13 @@ class Settings:
             aws_conn_id=env.get("RECOMMENDER_AWS_CONN_ID") or None,
             region=env.get("RECOMMENDER_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
             sagemaker_role_arn=env.get("RECOMMENDER_SAGEMAKER_ROLE_ARN", ""),
-            synthetic_scale=scale,
-            seed=seed,
+            job_name_prefix=env.get("RECOMMENDER_JOB_NAME_PREFIX", "video-recsys"),
+            training_instance_type=env.get("RECOMMENDER_TRAINING_INSTANCE_TYPE", "ml.c5.4xlarge"),
+            transform_instance_type=env.get("RECOMMENDER_TRANSFORM_INSTANCE_TYPE", "ml.c5.xlarge"),
+            check_interval=int(numbers["RECOMMENDER_CHECK_INTERVAL"]),
+            deferrable=_flag(env.get("RECOMMENDER_DEFERRABLE"), "RECOMMENDER_DEFERRABLE", False),
+            job_retries=int(numbers["RECOMMENDER_JOB_RETRIES"]),
+            retry_delay_seconds=int(numbers["RECOMMENDER_RETRY_DELAY_SECONDS"]),
+            synthetic_scale=numbers["RECOMMENDER_SYNTHETIC_SCALE"],
+            seed=int(numbers["RECOMMENDER_SEED"]),
         )

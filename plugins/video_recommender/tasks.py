@@ -9,6 +9,7 @@ Airflow-free code in ``data/``, ``steps.py``, ``evaluate.py`` and
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,6 @@ from video_recommender.settings import Settings
 # processor imports this module on every parse and should not pay for them.
 
 log = logging.getLogger(__name__)
-SUPPORTED_BACKENDS = ("local",)
 
 
 def storage_path(uri: str, settings: Settings) -> ObjectStoragePath:
@@ -39,13 +39,33 @@ def run_paths(run_root: str, settings: Settings) -> RunPaths:
 
 def start(settings: Settings, run_id: str) -> dict:
     """Check the settings and fix the run's folder; fail fast on what cannot run."""
-    if settings.backend not in SUPPORTED_BACKENDS:
-        raise AirflowException(
-            f"RECOMMENDER_BACKEND={settings.backend!r} is not yet supported; supported: {', '.join(SUPPORTED_BACKENDS)}"
-        )
+    problems = settings_problems(settings)
+    if problems:
+        raise AirflowException("cannot start: " + "; ".join(problems))
     root = storage_path(settings.storage_root, settings) / "runs" / run_key(run_id)
     log.info("run %s: backend %s, outputs under %s", run_id, settings.backend, root)
     return {"run_id": run_id, "run_root": str(root), "backend": settings.backend}
+
+
+def settings_problems(settings: Settings) -> list[str]:
+    """What keeps the settings from working with their backend (nothing is called to find out)."""
+    problems = []
+    if settings.backend == "sagemaker":
+        if not settings.storage_root.startswith("s3://"):
+            problems.append(
+                f"RECOMMENDER_STORAGE_ROOT={settings.storage_root!r}: SageMaker jobs read and write S3, "
+                "so the sagemaker backend needs an s3://bucket/prefix root"
+            )
+        if not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+", settings.sagemaker_role_arn):
+            problems.append(
+                f"RECOMMENDER_SAGEMAKER_ROLE_ARN={settings.sagemaker_role_arn!r}: expected the ARN of the role "
+                "SageMaker jobs run as (arn:aws:iam::<account>:role/<name>)"
+            )
+        try:
+            requests.fm_image_uri(settings.region)
+        except ValueError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def preprocess(run: dict, params: dict[str, Any], settings: Settings) -> dict:
@@ -76,8 +96,8 @@ def prepare(run: dict, params: dict[str, Any], settings: Settings) -> dict:
     return steps.prepare_step(run_paths(run["run_root"], settings), params.get("predictor_type", "regressor"))
 
 
-def training_request(run: dict, prepared: dict, settings: Settings, try_number: int) -> dict:
-    name = requests.job_name(settings.job_name_prefix, "train", run["run_id"], try_number)
+def training_request(run: dict, prepared: dict, settings: Settings) -> dict:
+    name = requests.job_name(settings.job_name_prefix, "train", run["run_id"])
     paths = run_paths(run["run_root"], settings)
     return requests.training_request(
         settings,
@@ -91,10 +111,8 @@ def training_request(run: dict, prepared: dict, settings: Settings, try_number: 
     )
 
 
-def tuning_request(run: dict, prepared: dict, settings: Settings, try_number: int) -> dict:
-    name = requests.job_name(
-        settings.job_name_prefix, "hpo", run["run_id"], try_number, max_length=requests.MAX_TUNING_JOB_NAME
-    )
+def tuning_request(run: dict, prepared: dict, settings: Settings) -> dict:
+    name = requests.job_name(settings.job_name_prefix, "hpo", run["run_id"], max_length=requests.MAX_TUNING_JOB_NAME)
     return requests.tuning_request(
         settings,
         name=name,
@@ -119,15 +137,15 @@ def model_artifact(training: dict | None, tuning: dict | None) -> str:
 
 
 def transform_request(
-    run: dict, prepared: dict, training: dict | None, tuning: dict | None, settings: Settings, try_number: int
+    run: dict, prepared: dict, training: dict | None, tuning: dict | None, settings: Settings
 ) -> dict:
     paths = run_paths(run["run_root"], settings)
-    model_name = requests.job_name(settings.job_name_prefix, "model", run["run_id"], try_number)
+    model_name = requests.job_name(settings.job_name_prefix, "model", run["run_id"])
     return {
         "Model": requests.model_request(settings, model_name, model_artifact(training, tuning)),
         "Transform": requests.transform_request(
             settings,
-            name=requests.job_name(settings.job_name_prefix, "transform", run["run_id"], try_number),
+            name=requests.job_name(settings.job_name_prefix, "transform", run["run_id"]),
             model_name=model_name,
             input_uri=prepared["test_uri"],
             output_uri=str(paths.transform),
