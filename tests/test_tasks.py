@@ -38,3 +38,13 @@ def test_input_paths_accept_plain_paths_and_file_uris(tmp_path: Path, form: str)
     uri = str(target) if form == "plain" else target.as_uri()
     path = tasks.storage_path(uri, Settings(storage_root=tmp_path.as_uri()))
     assert path.read_text() == "x" and path.protocol == "file"
+
+
+def test_uris_drop_the_connection_id() -> None:
+    from airflow.sdk import ObjectStoragePath
+
+    from video_recommender.storage import uri
+
+    assert uri(ObjectStoragePath("s3://bucket/prefix/key.txt", conn_id="aws_default")) == "s3://bucket/prefix/key.txt"
+    assert uri(ObjectStoragePath("file:///tmp/x/y")) == "file:///tmp/x/y"
+    assert uri(Path("/tmp/x")) == "/tmp/x"

@@ -16,7 +16,7 @@ import numpy as np
 from video_recommender.data.recordio import read_sparse
 from video_recommender.layout import RunPaths
 from video_recommender.metrics import classification_metrics, regression_metrics
-from video_recommender.storage import PathLike, list_files, relative_name, write_atomically
+from video_recommender.storage import PathLike, list_files, relative_name, uri, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -111,4 +111,4 @@ def evaluate_step(run: RunPaths, predictor_type: str = "regressor", model: dict 
     metrics.update(model or {})
     write_atomically(run.metrics, (json.dumps(metrics, indent=2, sort_keys=True) + "\n").encode())
     log.info("%s (%d test rows); wrote %s", summary, len(y), run.metrics)
-    return {**metrics, "metrics_uri": str(run.metrics)}
+    return {**metrics, "metrics_uri": uri(run.metrics)}

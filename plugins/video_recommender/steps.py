@@ -18,7 +18,7 @@ from video_recommender.data.preprocess import preprocess
 from video_recommender.data.recordio import SparseRows, encode_sparse
 from video_recommender.data.reviews import read_reviews
 from video_recommender.layout import RunPaths
-from video_recommender.storage import PathLike, write_atomically
+from video_recommender.storage import PathLike, uri, write_atomically
 
 log = logging.getLogger(__name__)
 TEST_RECORDS_PER_FILE = 10_000
@@ -58,7 +58,7 @@ def generate_input(run: RunPaths, scale: float, seed: int) -> dict:
 
 def preprocess_step(input_path: PathLike, run: RunPaths, seed: int = 42) -> dict:
     """Read reviews from ``input_path``, filter/dedupe/index/split, write the splits as Parquet."""
-    source = str(input_path)
+    source = uri(input_path)
     if not input_path.exists():
         raise FileNotFoundError(f"{source}: input file not found")
     with input_path.open("rb") as fh:
@@ -128,9 +128,9 @@ def prepare_step(run: RunPaths, predictor_type: str = "regressor") -> dict:
         "feature_dim": feature_dim,
         "predictor_type": predictor_type,
         "label": "star_rating" if predictor_type == "regressor" else f"star_rating >= {LIKE_THRESHOLD}",
-        "train_uri": str(run.recordio / "train"),
-        "validate_uri": str(run.recordio / "validate"),
-        "test_uri": str(run.recordio / "test"),
+        "train_uri": uri(run.recordio / "train"),
+        "validate_uri": uri(run.recordio / "validate"),
+        "test_uri": uri(run.recordio / "test"),
         "files": written,
         "rows": {k: pre["counts"][f"{k}_rows"] for k in ("train", "validate", "test")},
     }

@@ -17,6 +17,20 @@ PathLike = Any  # pathlib.Path or ObjectStoragePath: both offer open/read_bytes/
 Resolver = Callable[[str], PathLike]
 
 
+def uri(path: PathLike) -> str:
+    """The plain URI of a path, for requests and XCom: ``s3://bucket/key``, ``file:///...``.
+
+    ``str()`` of an ``ObjectStoragePath`` made with a ``conn_id`` carries it as userinfo
+    (``s3://aws_default@bucket/key``), which no AWS API accepts.
+    """
+    text = str(path)
+    scheme, sep, rest = text.partition("://")
+    if not sep:  # a plain local path stays one
+        return text
+    netloc, slash, tail = rest.partition("/")
+    return f"{scheme}://{netloc.rpartition('@')[2]}{slash}{tail}"
+
+
 def is_local(path: PathLike) -> bool:
     return isinstance(path, Path) or getattr(path, "protocol", "file") in ("file", "local", "")
 

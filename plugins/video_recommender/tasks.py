@@ -19,6 +19,7 @@ from airflow.sdk import ObjectStoragePath
 from video_recommender import sagemaker_requests as requests
 from video_recommender.layout import RunPaths, run_key
 from video_recommender.settings import Settings
+from video_recommender.storage import uri
 
 # Steps that need numpy/pandas/pyarrow are imported inside the task bodies: the DAG
 # processor imports this module on every parse and should not pay for them.
@@ -44,7 +45,7 @@ def start(settings: Settings, run_id: str) -> dict:
         raise AirflowException("cannot start: " + "; ".join(problems))
     root = storage_path(settings.storage_root, settings) / "runs" / run_key(run_id)
     log.info("run %s: backend %s, outputs under %s", run_id, settings.backend, root)
-    return {"run_id": run_id, "run_root": str(root), "backend": settings.backend}
+    return {"run_id": run_id, "run_root": uri(root), "backend": settings.backend}
 
 
 def settings_problems(settings: Settings) -> list[str]:
@@ -104,7 +105,7 @@ def training_request(run: dict, prepared: dict, settings: Settings) -> dict:
         name=name,
         train_uri=prepared["train_uri"],
         test_uri=prepared["validate_uri"],  # FM's `test` channel scores validation data; test stays unseen
-        output_uri=str(paths.models),
+        output_uri=uri(paths.models),
         feature_dim=prepared["feature_dim"],
         run_id=run["run_id"],
         hyperparameters={"predictor_type": prepared["predictor_type"]},
@@ -118,7 +119,7 @@ def tuning_request(run: dict, prepared: dict, settings: Settings) -> dict:
         name=name,
         train_uri=prepared["train_uri"],
         test_uri=prepared["validate_uri"],  # the objective test:rmse is measured on validation data
-        output_uri=str(run_paths(run["run_root"], settings).models),
+        output_uri=uri(run_paths(run["run_root"], settings).models),
         feature_dim=prepared["feature_dim"],
         run_id=run["run_id"],
         predictor_type=prepared["predictor_type"],
@@ -148,7 +149,7 @@ def transform_request(
             name=requests.job_name(settings.job_name_prefix, "transform", run["run_id"]),
             model_name=model_name,
             input_uri=prepared["test_uri"],
-            output_uri=str(paths.transform),
+            output_uri=uri(paths.transform),
             run_id=run["run_id"],
         ),
     }

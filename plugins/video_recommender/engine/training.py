@@ -24,7 +24,7 @@ from video_recommender.engine.artifacts import FMModel, write_model_tar_gz
 from video_recommender.engine.hyperparameters import HyperParameterError, parse_hyperparameters
 from video_recommender.engine.recordio_decode import read_sparse_fast
 from video_recommender.metrics import classification_metrics, regression_metrics
-from video_recommender.storage import Resolver, list_files, relative_name, write_atomically
+from video_recommender.storage import Resolver, list_files, relative_name, uri, write_atomically
 
 log = logging.getLogger(__name__)
 HOST = "algo-1"
@@ -316,7 +316,7 @@ def run_training_job(
     describe.update(
         TrainingJobStatus=status,
         SecondaryStatus=status,
-        ModelArtifacts={"S3ModelArtifacts": str(artifact)},
+        ModelArtifacts={"S3ModelArtifacts": uri(artifact)},
         TrainingEndTime=end,
         LastModifiedTime=end,
         TrainingTimeInSeconds=int((end - created).total_seconds()),
