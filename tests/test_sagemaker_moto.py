@@ -13,6 +13,8 @@ import socket
 from pathlib import Path
 
 import pytest
+from aws_calls import paused, recording
+from iam_policy import allowed, load_policy, required_permissions
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parent.parent
@@ -78,6 +80,11 @@ def place_transform_output(monkeypatch, s3) -> list[str]:
 
     def execute(self, context):
         result = original(self, context)
+        with paused():
+            place(self)
+        return result
+
+    def place(self):
         request = self.config["Transform"]
         prefix = request["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"].removeprefix(f"s3://{BUCKET}/")
         out = request["TransformOutput"]["S3OutputPath"].removeprefix(f"s3://{BUCKET}/")
@@ -86,7 +93,6 @@ def place_transform_output(monkeypatch, s3) -> list[str]:
             key = f"{out.rstrip('/')}/{obj['Key'][len(prefix) :].lstrip('/')}.out"
             s3.put_object(Bucket=BUCKET, Key=key, Body=b'{"score": 4.0}\n' * rows.n_rows)
             placed.append(key)
-        return result
 
     monkeypatch.setattr(sagemaker_operators.SageMakerTransformJob, "execute", execute)
     return placed
@@ -116,7 +122,24 @@ def test_both_branches_complete_against_moto(airflow_db, sagemaker_env, monkeypa
 
     s3 = sagemaker_env
     placed = place_transform_output(monkeypatch, s3)
-    state, states, run_id = run_dag({"run_hyperparameter_opt": hpo, "synthetic_scale": 0.01})
+    with recording() as calls:
+        state, states, run_id = run_dag({"run_hyperparameter_opt": hpo, "synthetic_scale": 0.01})
+    assert {("sagemaker", "CreateHyperParameterTuningJob" if hpo else "CreateTrainingJob")} <= {
+        (c.service, c.operation) for c in calls
+    }
+    # Least privilege: every call the DAG made is allowed by the MWAA policy of the CloudFormation template.
+    policy = load_policy(
+        "MwaaSageMakerPolicy",
+        {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "DataBucketName": BUCKET,
+         "DataPrefix": "recsys", "JobNamePrefix": "video-recsys", "SageMakerExecutionRole.Arn": ROLE},
+    )  # fmt: skip
+    denied = [
+        (c.service, c.operation, need)
+        for c in calls
+        for need in required_permissions(c, "us-east-1", "123456789012")
+        if not allowed(policy, *need)
+    ]
+    assert not denied, denied
     assert state == "success", json.dumps(states)
     ran = {"tuning_request", "tune"} if hpo else {"training_request", "train"}
     skipped = {"training_request", "train"} if hpo else {"tuning_request", "tune"}
