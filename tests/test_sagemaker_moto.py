@@ -151,3 +151,36 @@ def test_both_branches_complete_against_moto(airflow_db, sagemaker_env, monkeypa
     metrics = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
     assert metrics["rows"]["scored"] == metrics["rows"]["test"] > 0
     assert metrics["test_rmse"] > 0  # every score is the placed 4.0
+
+
+def test_a_failed_job_fails_the_try_with_its_reason_and_the_retry_gets_a_new_name(
+    airflow_db, sagemaker_env, monkeypatch, capfd, moto_endpoint
+) -> None:
+    import boto3
+    from moto.sagemaker import models
+
+    original = models.FakeTrainingJob.__init__
+
+    def init(self, *args, **kwargs):  # moto completes every job: make each first try fail
+        original(self, *args, **kwargs)
+        if self.training_job_name.endswith("-t1"):
+            self.training_job_status = self.secondary_status = "Failed"
+            self.failure_reason = "ClientError: planted by the test (first try)"
+
+    monkeypatch.setattr(models.FakeTrainingJob, "__init__", init)
+    monkeypatch.setenv("RECOMMENDER_JOB_RETRIES", "1")
+    monkeypatch.setenv("RECOMMENDER_RETRY_DELAY_SECONDS", "0")
+    place_transform_output(monkeypatch, sagemaker_env)
+    state, states, run_id = run_dag({"synthetic_scale": 0.01, "seed": 11})
+    assert state == "success", json.dumps(states)
+    out = capfd.readouterr()
+    assert "planted by the test (first try)" in out.out + out.err  # the FailureReason reached the task log
+    sagemaker = boto3.client("sagemaker", endpoint_url=moto_endpoint, region_name="us-east-1")
+    jobs = {
+        j["TrainingJobName"]: j["TrainingJobStatus"]
+        for j in sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]
+    }
+    from video_recommender.sagemaker_requests import job_name
+
+    base = job_name("video-recsys", "train", run_id)
+    assert jobs[f"{base}-t1"] == "Failed" and jobs[f"{base}-t2"] == "Completed"
