@@ -93,6 +93,13 @@ def test_transform_request_sets_formats_explicitly() -> None:
     }
 
 
+def test_image_registry_has_the_documented_regions() -> None:
+    # shared/reference/factorization-machines.md §9
+    assert requests.fm_image_uri("us-east-1") == "382416733822.dkr.ecr.us-east-1.amazonaws.com/factorization-machines:1"
+    assert requests.fm_image_uri("us-west-2") == "174872318107.dkr.ecr.us-west-2.amazonaws.com/factorization-machines:1"
+    assert requests.fm_image_uri("eu-west-1") == "438346466558.dkr.ecr.eu-west-1.amazonaws.com/factorization-machines:1"
+
+
 def test_unknown_region_is_an_error() -> None:
     with pytest.raises(ValueError, match="no factorization-machines image known for region 'mars-1'"):
         requests.fm_image_uri("mars-1")

@@ -7,33 +7,35 @@ engine's operator receive the very same dicts. Nothing here calls AWS.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
+import json
 import re
+from pathlib import Path
 
 from video_recommender.settings import Settings
 
 RECORDIO = "application/x-recordio-protobuf"
-# factorization-machines:1 registry accounts (SageMaker SDK image_uri_config);
-# region coverage is extended in the SageMaker-backend work.
-FM_IMAGE_ACCOUNTS = {
-    "us-east-1": "382416733822",
-    "us-east-2": "404615174143",
-    "us-west-2": "174872318107",
-    "eu-west-1": "438346466558",
-}
 MAX_JOB_NAME = 63
 MAX_TUNING_JOB_NAME = 32
 TRY_SUFFIX_ROOM = 4  # "-t" and up to two digits
 
 
+@functools.cache
+def _fm_images() -> dict[str, str]:
+    # From the SageMaker SDK's registry (scripts/refresh_fm_image_registry.py): the SDK
+    # itself cannot be installed under MWAA 3.3.1's constraints.
+    return json.loads((Path(__file__).with_name("fm_image_registry.json")).read_text())["images"]
+
+
 def fm_image_uri(region: str) -> str:
+    """The factorization-machines:1 image of a region."""
     try:
-        account = FM_IMAGE_ACCOUNTS[region]
+        return _fm_images()[region]
     except KeyError:
         raise ValueError(
-            f"no factorization-machines image known for region {region!r}; known: {sorted(FM_IMAGE_ACCOUNTS)}"
+            f"no factorization-machines image known for region {region!r}; known: {', '.join(sorted(_fm_images()))}"
         ) from None
-    return f"{account}.dkr.ecr.{region}.amazonaws.com/factorization-machines:1"
 
 
 def job_name(prefix: str, kind: str, run_id: str, max_length: int = MAX_JOB_NAME) -> str:
