@@ -184,3 +184,16 @@ def test_a_failed_job_fails_the_try_with_its_reason_and_the_retry_gets_a_new_nam
 
     base = job_name("video-recsys", "train", run_id)
     assert jobs[f"{base}-t1"] == "Failed" and jobs[f"{base}-t2"] == "Completed"
+
+
+def test_deferrable_operators_complete_through_the_triggerer(airflow_db, sagemaker_env, monkeypatch) -> None:
+    # dag.test runs the triggers in-process, as MWAA's triggerer would.
+    from airflow.models import DagBag
+
+    monkeypatch.setenv("RECOMMENDER_DEFERRABLE", "true")
+    dag = DagBag(dag_folder=str(REPO / "dags")).dags["video_recommender"]
+    assert all(dag.task_dict[t].deferrable for t in ("train", "tune", "transform"))
+    place_transform_output(monkeypatch, sagemaker_env)
+    state, states, _ = run_dag({"synthetic_scale": 0.01, "seed": 5})
+    assert state == "success", json.dumps(states)
+    assert states["train"] == states["transform"] == "success"
