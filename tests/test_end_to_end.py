@@ -6,6 +6,7 @@ import gzip
 import json
 from pathlib import Path
 
+import dag_runs
 import numpy as np
 import pytest
 
@@ -14,22 +15,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def run_dag(monkeypatch: pytest.MonkeyPatch, storage: Path, conf: dict):
-    from airflow.models import DagBag, TaskInstance
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
+    """Run on the local backend with outputs under ``storage``; also return the metrics.json path."""
     monkeypatch.setenv("RECOMMENDER_STORAGE_ROOT", storage.as_uri())
-    bag = DagBag(dag_folder=str(REPO / "dags"))
-    assert bag.import_errors == {}
-    dag = bag.dags["video_recommender"]
-    dag_run = dag.test(run_conf=conf)
-    with create_session() as session:
-        tis = session.scalars(
-            select(TaskInstance).where(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == dag_run.run_id)
-        ).all()
-        states = {ti.task_id: str(ti.state).split(".")[-1] for ti in tis}
-    metrics = next(storage.glob("runs/*/metrics.json"), None)
-    return str(dag_run.state).split(".")[-1], states, metrics
+    state, states, _ = dag_runs.run_dag(conf)
+    return state, states, next(storage.glob("runs/*/metrics.json"), None)
 
 
 def test_default_data_beats_the_naive_baseline(airflow_db, monkeypatch, tmp_path) -> None:

@@ -12,8 +12,10 @@ import json
 import socket
 from pathlib import Path
 
+import dag_runs
 import pytest
 from aws_calls import paused, recording
+from dag_runs import load_dag
 from iam_policy import allowed, load_policy, required_permissions
 
 pytestmark = pytest.mark.e2e
@@ -99,21 +101,8 @@ def place_transform_output(monkeypatch, s3) -> list[str]:
 
 
 def run_dag(conf: dict):
-    from airflow.models import DagBag, TaskInstance
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    bag = DagBag(dag_folder=str(REPO / "dags"))
-    assert bag.import_errors == {}
-    dag = bag.dags["video_recommender"]
-    assert type(dag.task_dict["train"]).__name__ == "SageMakerTrainingJob"
-    dag_run = dag.test(run_conf=conf)
-    with create_session() as session:
-        tis = session.scalars(
-            select(TaskInstance).where(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == dag_run.run_id)
-        ).all()
-        states = {ti.task_id: str(ti.state).split(".")[-1] for ti in tis}
-    return str(dag_run.state).split(".")[-1], states, dag_run.run_id
+    assert type(load_dag().task_dict["train"]).__name__ == "SageMakerTrainingJob"
+    return dag_runs.run_dag(conf)
 
 
 @pytest.mark.parametrize("hpo", [False, True], ids=["training", "tuning"])
@@ -188,10 +177,8 @@ def test_a_failed_job_fails_the_try_with_its_reason_and_the_retry_gets_a_new_nam
 
 def test_deferrable_operators_complete_through_the_triggerer(airflow_db, sagemaker_env, monkeypatch) -> None:
     # dag.test runs the triggers in-process, as MWAA's triggerer would.
-    from airflow.models import DagBag
-
     monkeypatch.setenv("RECOMMENDER_DEFERRABLE", "true")
-    dag = DagBag(dag_folder=str(REPO / "dags")).dags["video_recommender"]
+    dag = load_dag()
     assert all(dag.task_dict[t].deferrable for t in ("train", "tune", "transform"))
     place_transform_output(monkeypatch, sagemaker_env)
     state, states, _ = run_dag({"synthetic_scale": 0.01, "seed": 5})
