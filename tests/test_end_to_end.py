@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 pytestmark = pytest.mark.e2e
-REPO = Path(__file__).resolve().parent.parent
 
 
 def run_dag(monkeypatch: pytest.MonkeyPatch, storage: Path, conf: dict):

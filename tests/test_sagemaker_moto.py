@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import socket
-from pathlib import Path
 
 import dag_runs
 import pytest
@@ -19,7 +18,6 @@ from dag_runs import load_dag
 from iam_policy import allowed, load_policy, required_permissions
 
 pytestmark = pytest.mark.e2e
-REPO = Path(__file__).resolve().parent.parent
 BUCKET = "recsys-moto-test"
 ROLE = "arn:aws:iam::123456789012:role/recsys-sagemaker"
 
