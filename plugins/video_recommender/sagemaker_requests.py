@@ -22,20 +22,29 @@ TRY_SUFFIX_ROOM = 4  # "-t" and up to two digits
 
 
 @functools.cache
-def _fm_images() -> dict[str, str]:
-    # From the SageMaker SDK's registry (scripts/refresh_fm_image_registry.py): the SDK
+def _images() -> dict[str, dict[str, str]]:
+    # From the SageMaker SDK's registry (scripts/refresh_sagemaker_images.py): the SDK
     # itself cannot be installed under MWAA 3.3.1's constraints.
-    return json.loads((Path(__file__).with_name("fm_image_registry.json")).read_text())["images"]
+    return json.loads((Path(__file__).with_name("sagemaker_images.json")).read_text())
+
+
+def _image(kind: str, region: str) -> str:
+    try:
+        return _images()[kind][region]
+    except KeyError:
+        raise ValueError(
+            f"no {kind} image known for region {region!r}; known: {', '.join(sorted(_images()[kind]))}"
+        ) from None
 
 
 def fm_image_uri(region: str) -> str:
     """The factorization-machines:1 image of a region."""
-    try:
-        return _fm_images()[region]
-    except KeyError:
-        raise ValueError(
-            f"no factorization-machines image known for region {region!r}; known: {', '.join(sorted(_fm_images()))}"
-        ) from None
+    return _image("factorization-machines", region)
+
+
+def processing_image_uri(region: str) -> str:
+    """The SageMaker scikit-learn image (pandas, numpy) that runs preprocess and prepare as Processing jobs."""
+    return _image("sklearn-processing", region)
 
 
 def job_name(prefix: str, kind: str, run_id: str, max_length: int = MAX_JOB_NAME) -> str:
