@@ -21,7 +21,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Param, dag, task
 
 from video_recommender import tasks
-from video_recommender.operators import training_operator, transform_operator, tuning_operator
+from video_recommender.operators import processing_operator, training_operator, transform_operator, tuning_operator
 from video_recommender.settings import Settings
 
 SETTINGS = Settings.from_env()  # environment only: no network, no AWS at parse time
@@ -76,6 +76,19 @@ def video_recommender():
     def prepare(run: dict, _preprocessed: dict, params=None) -> dict:
         return tasks.prepare(run, params, SETTINGS)
 
+    # RECOMMENDER_DATA_STEPS=processing: the same two steps as SageMaker Processing jobs.
+    @task(multiple_outputs=False)
+    def processing_request(run: dict, step: str, _upstream: dict | None = None, params=None) -> dict:
+        return tasks.processing_request(run, params, SETTINGS, step)
+
+    @task(task_id="preprocess", multiple_outputs=False)
+    def preprocessed_result(run: dict, _job: dict) -> dict:
+        return tasks.preprocessed_result(run, SETTINGS)
+
+    @task(task_id="prepare", multiple_outputs=False)
+    def prepared_result(run: dict, _job: dict) -> dict:
+        return tasks.prepared_result(run, SETTINGS)
+
     @task.branch
     def choose_training(params=None) -> str:
         return "tuning_request" if params["run_hyperparameter_opt"] else "training_request"
@@ -98,7 +111,15 @@ def video_recommender():
         return tasks.evaluate(run, prepared, ti.xcom_pull(task_ids="train"), ti.xcom_pull(task_ids="tune"), SETTINGS)
 
     run = start()
-    prepared = prepare(run, preprocess(run))
+    if SETTINGS.data_steps == "processing":
+        pre_config = processing_request.override(task_id="preprocess_request")(run, "preprocess")
+        pre_job = processing_operator(SETTINGS, task_id="preprocess_job", config=pre_config)
+        preprocessed = preprocessed_result(run, pre_job.output)
+        prep_config = processing_request.override(task_id="prepare_request")(run, "prepare", preprocessed)
+        prep_job = processing_operator(SETTINGS, task_id="prepare_job", config=prep_config)
+        prepared = prepared_result(run, prep_job.output)
+    else:
+        prepared = prepare(run, preprocess(run))
     branch = choose_training()
     train_config = training_request(run, prepared)
     train = training_operator(SETTINGS, task_id="train", config=train_config)

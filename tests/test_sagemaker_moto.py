@@ -9,7 +9,9 @@ test places them (see `place_transform_output`).
 from __future__ import annotations
 
 import json
+import os
 import socket
+from pathlib import Path
 
 import dag_runs
 import pytest
@@ -182,3 +184,86 @@ def test_deferrable_operators_complete_through_the_triggerer(airflow_db, sagemak
     state, states, _ = run_dag({"synthetic_scale": 0.01, "seed": 5})
     assert state == "success", json.dumps(states)
     assert states["train"] == states["transform"] == "success"
+
+
+def play_processing_container(monkeypatch, s3, tmp_path) -> list[str]:
+    """moto runs no container: after each Processing job 'completes', do what SageMaker does.
+
+    Download the job's inputs to their LocalPaths (under a temporary /opt/ml/processing),
+    run its ContainerEntrypoint + ContainerArguments there (a bare interpreter: the code
+    comes from the uploaded bundle), then upload every output folder to its S3Uri.
+    """
+    import subprocess
+    import sys
+
+    from video_recommender import sagemaker_operators
+
+    ran: list[str] = []
+    original = sagemaker_operators.SageMakerProcessingJob.execute
+
+    def local(path: str, base: Path) -> Path:
+        return base / path.removeprefix("/opt/ml/processing/")
+
+    def execute(self, context):
+        result = original(self, context)
+        request = self.config
+        base = tmp_path / request["ProcessingJobName"]
+        with paused():
+            for item in request["ProcessingInputs"]:
+                bucket, _, prefix = item["S3Input"]["S3Uri"].removeprefix("s3://").partition("/")
+                for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
+                    rel = obj["Key"][len(prefix) :].lstrip("/") or obj["Key"].rsplit("/", 1)[-1]
+                    target = local(item["S3Input"]["LocalPath"], base) / rel
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+            app = request["AppSpecification"]
+            command = [sys.executable] + [
+                str(local(a, base)) if a.startswith("/opt/ml/processing/") else a
+                for a in app["ContainerEntrypoint"][1:] + app["ContainerArguments"]
+            ]
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+            done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=base)
+            assert done.returncode == 0, done.stderr[-3000:]
+            for item in request["ProcessingOutputConfig"]["Outputs"]:
+                bucket, _, prefix = item["S3Output"]["S3Uri"].removeprefix("s3://").partition("/")
+                folder = local(item["S3Output"]["LocalPath"], base)
+                for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+                    s3.put_object(
+                        Bucket=bucket, Key=f"{prefix}/{f.relative_to(folder).as_posix()}", Body=f.read_bytes()
+                    )
+        ran.append(request["ProcessingJobName"])
+        return result
+
+    monkeypatch.setattr(sagemaker_operators.SageMakerProcessingJob, "execute", execute)
+    return ran
+
+
+def test_data_steps_as_processing_jobs(airflow_db, sagemaker_env, monkeypatch, tmp_path) -> None:
+    from video_recommender.layout import run_key
+
+    monkeypatch.setenv("RECOMMENDER_DATA_STEPS", "processing")
+    s3 = sagemaker_env
+    ran = play_processing_container(monkeypatch, s3, tmp_path)
+    place_transform_output(monkeypatch, s3)
+    dag = load_dag()
+    assert {"preprocess_request", "preprocess_job", "prepare_request", "prepare_job"} <= set(dag.task_dict)
+    with recording() as calls:
+        state, states, run_id = run_dag({"synthetic_scale": 0.01, "seed": 7})
+    assert state == "success", json.dumps(states)
+    assert [name.rsplit("-", 2)[0] for name in ran] == ["video-recsys-preprocess", "video-recsys-prepare"]
+    assert ("sagemaker", "CreateProcessingJob") in {(c.service, c.operation) for c in calls}
+    key = f"recsys/runs/{run_key(run_id)}/metrics.json"
+    metrics = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert metrics["rows"]["scored"] == metrics["rows"]["test"] > 0
+    policy = load_policy(
+        "MwaaSageMakerPolicy",
+        {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "DataBucketName": BUCKET,
+         "DataPrefix": "recsys", "JobNamePrefix": "video-recsys", "SageMakerExecutionRole.Arn": ROLE},
+    )  # fmt: skip
+    denied = [
+        need
+        for c in calls
+        for need in required_permissions(c, "us-east-1", "123456789012")
+        if not allowed(policy, *need)
+    ]
+    assert not denied, denied

@@ -108,3 +108,10 @@ def transform_operator(settings: Settings, *, task_id: str, config: Any) -> Base
     from video_recommender.sagemaker_operators import SageMakerTransformJob, job_operator_kwargs
 
     return SageMakerTransformJob(task_id=task_id, config=config, **job_operator_kwargs(settings))
+
+
+def processing_operator(settings: Settings, *, task_id: str, config: Any) -> BaseOperator:
+    """preprocess / prepare as a SageMaker Processing job (``RECOMMENDER_DATA_STEPS=processing``)."""
+    from video_recommender.sagemaker_operators import SageMakerProcessingJob, job_operator_kwargs
+
+    return SageMakerProcessingJob(task_id=task_id, config=config, **job_operator_kwargs(settings))

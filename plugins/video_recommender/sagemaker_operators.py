@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.providers.amazon.aws.operators.sagemaker import (
+    SageMakerProcessingOperator,
     SageMakerTrainingOperator,
     SageMakerTransformOperator,
     SageMakerTuningOperator,
@@ -52,3 +53,7 @@ class SageMakerTuningJob(_TryNamed, SageMakerTuningOperator):
 
 class SageMakerTransformJob(_TryNamed, SageMakerTransformOperator):
     """``SageMakerTransformOperator`` with ``{"Model": ..., "Transform": ...}``; XCom as the provider's."""
+
+
+class SageMakerProcessingJob(_TryNamed, SageMakerProcessingOperator):
+    """``SageMakerProcessingOperator`` for preprocess / prepare; XCom ``{"Processing": DescribeProcessingJob}``."""

@@ -72,7 +72,13 @@ def name_for_try(config: dict, try_number: int) -> dict:
     config = copy.deepcopy(config)
     for part in (config, config.get("Model"), config.get("Transform")):
         if isinstance(part, dict):
-            for key in ("TrainingJobName", "HyperParameterTuningJobName", "TransformJobName", "ModelName"):
+            for key in (
+                "TrainingJobName",
+                "HyperParameterTuningJobName",
+                "TransformJobName",
+                "ModelName",
+                "ProcessingJobName",
+            ):
                 if key in part:
                     part[key] = f"{part[key]}{suffix}"
     return config
@@ -200,5 +206,91 @@ def tuning_request(
             "TrainingJobEarlyStoppingType": "Off",
         },
         "TrainingJobDefinition": {**definition, "StaticHyperParameters": static},
+        "Tags": _tags(settings, run_id),
+    }
+
+
+# Processing jobs: where SageMaker puts the code and the run folder inside the container.
+PROCESSING_CODE = "/opt/ml/processing/code"
+PROCESSING_RUN = "/opt/ml/processing/run"
+
+
+def _processing_input(name: str, s3_uri: str, local: str) -> dict:
+    return {
+        "InputName": name,
+        "S3Input": {
+            "S3Uri": s3_uri,
+            "LocalPath": local,
+            "S3DataType": "S3Prefix",
+            "S3InputMode": "File",
+            "S3DataDistributionType": "FullyReplicated",
+        },
+    }
+
+
+def _processing_output(name: str, run_root: str) -> dict:
+    return {
+        "OutputName": name,
+        "S3Output": {
+            "S3Uri": f"{run_root}/{name}",
+            "LocalPath": f"{PROCESSING_RUN}/{name}",
+            "S3UploadMode": "EndOfJob",
+        },
+    }
+
+
+def processing_request(
+    settings: Settings,
+    name: str,
+    step: str,
+    run_root: str,
+    run_id: str,
+    *,
+    input_uri: str | None = None,
+    generate_scale: float | None = None,
+    seed: int = 42,
+    predictor_type: str = "regressor",
+) -> dict:
+    """CreateProcessingJob running ``step`` (preprocess or prepare) with processing_entry.py.
+
+    The code (the package zipped, and the entry script) is under ``<run_root>/code``; the
+    job reads and writes the run folder's ``input``, ``preprocessed`` and ``recordio``.
+    """
+    code = _processing_input("code", f"{run_root}/code", PROCESSING_CODE)
+    if step == "preprocess":
+        if (input_uri is None) == (generate_scale is None):
+            raise ValueError("preprocess takes either an input_uri or a generate_scale")
+        if input_uri is not None and not input_uri.startswith("s3://"):
+            raise ValueError(f"input_uri {input_uri!r}: a Processing job reads its input from S3 (s3://...)")
+        inputs = [code] + ([_processing_input("input", input_uri, f"{PROCESSING_RUN}/input")] if input_uri else [])
+        outputs = [_processing_output("preprocessed", run_root)]
+        if generate_scale is not None:
+            outputs.append(_processing_output("input", run_root))
+        arguments = ["preprocess", "--root", PROCESSING_RUN, "--seed", str(seed)]
+        arguments += ["--generate", repr(float(generate_scale))] if generate_scale is not None else []
+    elif step == "prepare":
+        inputs = [code, _processing_input("preprocessed", f"{run_root}/preprocessed", f"{PROCESSING_RUN}/preprocessed")]
+        outputs = [_processing_output("recordio", run_root)]
+        arguments = ["prepare", "--root", PROCESSING_RUN, "--predictor-type", predictor_type]
+    else:
+        raise ValueError(f"unknown processing step {step!r}")
+    return {
+        "ProcessingJobName": name,
+        "RoleArn": settings.sagemaker_role_arn,
+        "AppSpecification": {
+            "ImageUri": processing_image_uri(settings.region),
+            "ContainerEntrypoint": ["python3", f"{PROCESSING_CODE}/processing_entry.py"],
+            "ContainerArguments": arguments,
+        },
+        "ProcessingInputs": inputs,
+        "ProcessingOutputConfig": {"Outputs": outputs},
+        "ProcessingResources": {
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": settings.processing_instance_type,
+                "VolumeSizeInGB": 30,
+            }
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": 7200},
         "Tags": _tags(settings, run_id),
     }

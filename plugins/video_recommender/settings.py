@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 BACKENDS = ("local", "sagemaker")
+DATA_STEPS = ("worker", "processing")  # where preprocess and prepare run
 
 # Our defaults, chosen on validation RMSE of real ratings (MovieLens 100K through this
 # workflow, benchmarks/compare_fm.py) and checked on the generated demo data. Learning
@@ -67,6 +68,8 @@ class Settings:
     job_name_prefix: str = "video-recsys"
     training_instance_type: str = "ml.c5.4xlarge"
     transform_instance_type: str = "ml.c5.xlarge"
+    data_steps: str = "worker"
+    processing_instance_type: str = "ml.m5.xlarge"
     check_interval: int = 30  # seconds between DescribeXxxJob polls
     deferrable: bool = False
     job_retries: int = 1
@@ -81,6 +84,9 @@ class Settings:
         backend = env.get("RECOMMENDER_BACKEND", "local").strip().lower()
         if backend not in BACKENDS:
             raise SettingsError(f"RECOMMENDER_BACKEND={backend!r}: expected one of {', '.join(BACKENDS)}")
+        data_steps = env.get("RECOMMENDER_DATA_STEPS", "worker").strip().lower()
+        if data_steps not in DATA_STEPS:
+            raise SettingsError(f"RECOMMENDER_DATA_STEPS={data_steps!r}: expected one of {', '.join(DATA_STEPS)}")
         root = env.get("RECOMMENDER_STORAGE_ROOT") or default_storage_root(env)
         if "://" not in root:  # a plain folder
             root = Path(root).resolve().as_uri()
@@ -108,6 +114,8 @@ class Settings:
             job_name_prefix=env.get("RECOMMENDER_JOB_NAME_PREFIX", "video-recsys"),
             training_instance_type=env.get("RECOMMENDER_TRAINING_INSTANCE_TYPE", "ml.c5.4xlarge"),
             transform_instance_type=env.get("RECOMMENDER_TRANSFORM_INSTANCE_TYPE", "ml.c5.xlarge"),
+            data_steps=data_steps,
+            processing_instance_type=env.get("RECOMMENDER_PROCESSING_INSTANCE_TYPE", "ml.m5.xlarge"),
             check_interval=int(numbers["RECOMMENDER_CHECK_INTERVAL"]),
             deferrable=_flag(env.get("RECOMMENDER_DEFERRABLE"), "RECOMMENDER_DEFERRABLE", False),
             job_retries=int(numbers["RECOMMENDER_JOB_RETRIES"]),

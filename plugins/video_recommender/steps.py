@@ -124,13 +124,34 @@ def prepare_step(run: RunPaths, predictor_type: str = "regressor") -> dict:
             write_atomically(folder / filename, encode_sparse(rows.slice_rows(lo, hi), labels[lo:hi]))
             written[name].append(filename)
         log.info("%s: %d records in %d RecordIO file(s) under %s", name, rows.n_rows, len(parts), folder)
-    return {
+    summary = {
         "feature_dim": feature_dim,
         "predictor_type": predictor_type,
         "label": "star_rating" if predictor_type == "regressor" else f"star_rating >= {LIKE_THRESHOLD}",
-        "train_uri": uri(run.recordio / "train"),
-        "validate_uri": uri(run.recordio / "validate"),
-        "test_uri": uri(run.recordio / "test"),
         "files": written,
         "rows": {k: pre["counts"][f"{k}_rows"] for k in ("train", "validate", "test")},
     }
+    _write_json(run.recordio / "summary.json", summary)
+    return prepared_summary(run)
+
+
+def prepared_summary(run: RunPaths) -> dict:
+    """What prepare wrote (recordio/summary.json) plus the channel URIs under ``run`` (the task's XCom).
+
+    Read back after a Processing job too, where the files were written under the job's
+    local folder and uploaded to the run folder.
+    """
+    with (run.recordio / "summary.json").open("r") as fh:
+        summary = json.load(fh)
+    return {
+        **summary,
+        "train_uri": uri(run.recordio / "train"),
+        "validate_uri": uri(run.recordio / "validate"),
+        "test_uri": uri(run.recordio / "test"),
+    }
+
+
+def preprocessed_summary(run: RunPaths) -> dict:
+    """What preprocess wrote (preprocessed/summary.json)."""
+    with (run.preprocessed / "summary.json").open("r") as fh:
+        return json.load(fh)

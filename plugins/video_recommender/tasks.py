@@ -45,6 +45,12 @@ def start(settings: Settings, run_id: str) -> dict:
         raise AirflowException("cannot start: " + "; ".join(problems))
     root = storage_path(settings.storage_root, settings) / "runs" / run_key(run_id)
     log.info("run %s: backend %s, outputs under %s", run_id, settings.backend, root)
+    if settings.data_steps == "processing":  # the Processing jobs import the code from here
+        from video_recommender import bundle
+        from video_recommender.storage import write_atomically
+
+        write_atomically(root / "code" / "video_recommender.zip", bundle.package_zip())
+        write_atomically(root / "code" / "processing_entry.py", bundle.entry_script())
     return {"run_id": run_id, "run_root": uri(root), "backend": settings.backend}
 
 
@@ -66,6 +72,10 @@ def settings_problems(settings: Settings) -> list[str]:
             requests.fm_image_uri(settings.region)
         except ValueError as exc:
             problems.append(str(exc))
+    elif settings.data_steps == "processing":
+        problems.append(
+            "RECOMMENDER_DATA_STEPS=processing runs SageMaker Processing jobs: it needs RECOMMENDER_BACKEND=sagemaker"
+        )
     return problems
 
 
@@ -89,6 +99,41 @@ def preprocess(run: dict, params: dict[str, Any], settings: Settings) -> dict:
     except (ValueError, FileNotFoundError) as exc:  # bad input: say which file and why, no traceback hunt
         raise AirflowException(str(exc)) from exc
     return {**summary, "synthetic": generated}
+
+
+def processing_request(run: dict, params: dict[str, Any], settings: Settings, step: str) -> dict:
+    """CreateProcessingJob for preprocess or prepare (``RECOMMENDER_DATA_STEPS=processing``)."""
+    input_uri = (params.get("input_uri") or "").strip()
+    reads_reviews = step == "preprocess"
+    scale = float(params.get("synthetic_scale", settings.synthetic_scale))
+    try:
+        return requests.processing_request(
+            settings,
+            name=requests.job_name(settings.job_name_prefix, step, run["run_id"]),
+            step=step,
+            run_root=run["run_root"],
+            run_id=run["run_id"],
+            input_uri=(input_uri or None) if reads_reviews else None,
+            generate_scale=scale if reads_reviews and not input_uri else None,
+            seed=int(params.get("seed", settings.seed)),
+            predictor_type=params.get("predictor_type", "regressor"),
+        )
+    except ValueError as exc:
+        raise AirflowException(str(exc)) from exc
+
+
+def preprocessed_result(run: dict, settings: Settings) -> dict:
+    """preprocess's summary, read back from the run folder after its Processing job."""
+    from video_recommender import steps
+
+    return steps.preprocessed_summary(run_paths(run["run_root"], settings))
+
+
+def prepared_result(run: dict, settings: Settings) -> dict:
+    """prepare's summary with the channel URIs, read back after its Processing job."""
+    from video_recommender import steps
+
+    return steps.prepared_summary(run_paths(run["run_root"], settings))
 
 
 def prepare(run: dict, params: dict[str, Any], settings: Settings) -> dict:
