@@ -126,12 +126,13 @@ def training_request(
     }
 
 
-def model_request(settings: Settings, name: str, model_data_url: str) -> dict:
+def model_request(settings: Settings, name: str, model_data_url: str, run_id: str) -> dict:
     """CreateModel for an FM artifact."""
     return {
         "ModelName": name,
         "PrimaryContainer": {"Image": fm_image_uri(settings.region), "ModelDataUrl": model_data_url},
         "ExecutionRoleArn": settings.sagemaker_role_arn,
+        "Tags": _tags(settings, run_id),
     }
 
 

@@ -188,7 +188,7 @@ def transform_request(
     paths = run_paths(run["run_root"], settings)
     model_name = requests.job_name(settings.job_name_prefix, "model", run["run_id"])
     return {
-        "Model": requests.model_request(settings, model_name, model_artifact(training, tuning)),
+        "Model": requests.model_request(settings, model_name, model_artifact(training, tuning), run["run_id"]),
         "Transform": requests.transform_request(
             settings,
             name=requests.job_name(settings.job_name_prefix, "transform", run["run_id"]),
