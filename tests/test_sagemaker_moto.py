@@ -68,6 +68,22 @@ def sagemaker_env(moto_endpoint, monkeypatch, tmp_path):
     return s3
 
 
+def assert_least_privilege(calls: list) -> None:
+    """Every call the DAG made is allowed by the MWAA policy of the project's CloudFormation template."""
+    policy = load_policy(
+        "MwaaSageMakerPolicy",
+        {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "DataBucketName": BUCKET,
+         "DataPrefix": "recsys", "JobNamePrefix": "video-recsys", "SageMakerExecutionRole.Arn": ROLE},
+    )  # fmt: skip
+    denied = [
+        (c.service, c.operation, need)
+        for c in calls
+        for need in required_permissions(c, "us-east-1", "123456789012")
+        if not allowed(policy, *need)
+    ]
+    assert not denied, denied
+
+
 def place_transform_output(monkeypatch, s3) -> list[str]:
     """moto writes no .out files: after the transform operator returns, write what FM would.
 
@@ -116,19 +132,7 @@ def test_both_branches_complete_against_moto(airflow_db, sagemaker_env, monkeypa
     assert {("sagemaker", "CreateHyperParameterTuningJob" if hpo else "CreateTrainingJob")} <= {
         (c.service, c.operation) for c in calls
     }
-    # Least privilege: every call the DAG made is allowed by the MWAA policy of the CloudFormation template.
-    policy = load_policy(
-        "MwaaSageMakerPolicy",
-        {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "DataBucketName": BUCKET,
-         "DataPrefix": "recsys", "JobNamePrefix": "video-recsys", "SageMakerExecutionRole.Arn": ROLE},
-    )  # fmt: skip
-    denied = [
-        (c.service, c.operation, need)
-        for c in calls
-        for need in required_permissions(c, "us-east-1", "123456789012")
-        if not allowed(policy, *need)
-    ]
-    assert not denied, denied
+    assert_least_privilege(calls)
     assert state == "success", json.dumps(states)
     ran = {"tuning_request", "tune"} if hpo else {"training_request", "train"}
     skipped = {"training_request", "train"} if hpo else {"tuning_request", "tune"}
@@ -255,15 +259,4 @@ def test_data_steps_as_processing_jobs(airflow_db, sagemaker_env, monkeypatch, t
     key = f"recsys/runs/{run_key(run_id)}/metrics.json"
     metrics = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
     assert metrics["rows"]["scored"] == metrics["rows"]["test"] > 0
-    policy = load_policy(
-        "MwaaSageMakerPolicy",
-        {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "DataBucketName": BUCKET,
-         "DataPrefix": "recsys", "JobNamePrefix": "video-recsys", "SageMakerExecutionRole.Arn": ROLE},
-    )  # fmt: skip
-    denied = [
-        need
-        for c in calls
-        for need in required_permissions(c, "us-east-1", "123456789012")
-        if not allowed(policy, *need)
-    ]
-    assert not denied, denied
+    assert_least_privilege(calls)
