@@ -1,5 +1,5 @@
 # Two commands do everything: `make demo` and `make test`. Both create or reuse .venv.
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv clean package validate
 
 INPUT ?=
 HPO ?=
@@ -20,9 +20,16 @@ test: venv
 	@$(PY) -m ruff check .
 	@$(PY) -m pytest
 
+## Build dist/ for MWAA (dags/, plugins.zip, requirements.txt) and check it.
+package: venv
+	@$(PY) mwaa/recsys-mwaa package
+
+validate: package
+	@$(PY) mwaa/recsys-mwaa validate
+
 lint: venv
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
 
 clean:
-	rm -rf .demo output .pytest_cache .ruff_cache
+	rm -rf .demo output dist .pytest_cache .ruff_cache

@@ -1,0 +1,54 @@
+"""Command line: ``recsys-mwaa package`` and ``recsys-mwaa validate``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from recsys_mwaa import packaging, validation
+
+
+def _package(args: argparse.Namespace) -> int:
+    package = packaging.build(args.out)
+    for key, path in package.files().items():
+        print(f"{key:<40} {path.stat().st_size:>10,} bytes  sha256 {packaging.sha256(path)[:16]}")
+    print(f"package written to {package.root}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    package = packaging.Package(args.dist)
+    if not package.plugins_zip.exists():
+        print(f"{package.root}: no package here; run `recsys-mwaa package` first", file=sys.stderr)
+        return 2
+    problems = validation.zip_problems(package)
+    problems += validation.requirements_problems(package, resolve=not args.skip_resolution)
+    report = validation.dag_report(package)
+    problems += validation.dag_problems(report)
+    if report["seconds"] is not None:
+        print(
+            f"DAGs {', '.join(report['dags']) or '-'} parsed in {report['seconds']:.2f} s (including Airflow's import)"
+        )
+    for problem in problems:
+        print(f"FAIL: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print(f"{package.root}: valid for MWAA (Airflow 3.3.1)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="recsys-mwaa", description="Package and validate the recommender workflow for Amazon MWAA."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    package = commands.add_parser("package", help="build dist/: dags/, plugins.zip, requirements.txt, manifest.json")
+    package.add_argument("--out", type=Path, default=packaging.REPO / "dist")
+    package.set_defaults(run=_package)
+    validate = commands.add_parser("validate", help="check the package: zip layout and size, requirements, DAG import")
+    validate.add_argument("--dist", type=Path, default=packaging.REPO / "dist")
+    validate.add_argument("--skip-resolution", action="store_true", help="skip pip's resolution of requirements.txt")
+    validate.set_defaults(run=_validate)
+    args = parser.parse_args(argv)
+    return args.run(args)

@@ -1,0 +1,94 @@
+"""Build what MWAA reads from its bucket: dags/, plugins.zip and requirements.txt.
+
+``plugins.zip`` holds the contents of ``plugins/`` at the zip root, as MWAA unpacks it
+into ``/usr/local/airflow/plugins`` (so ``import video_recommender`` works), with
+deterministic bytes: sorted entries, a fixed timestamp, fixed modes, no caches or
+tests. Equal sources give an equal sha256, which is how ``deploy`` knows what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+EXCLUDED_PARTS = {"__pycache__", "tests", ".pytest_cache"}
+EXCLUDED_SUFFIXES = {".pyc", ".pyo", ".nbi", ".nbc"}
+
+
+@dataclass(frozen=True)
+class Package:
+    root: Path
+
+    @property
+    def plugins_zip(self) -> Path:
+        return self.root / "plugins.zip"
+
+    @property
+    def requirements(self) -> Path:
+        return self.root / "requirements.txt"
+
+    @property
+    def dags(self) -> Path:
+        return self.root / "dags"
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.json"
+
+    def files(self) -> dict[str, Path]:
+        """Bucket key -> local file, for everything deploy uploads."""
+        out = {"plugins.zip": self.plugins_zip, "requirements.txt": self.requirements}
+        for path in sorted(self.dags.rglob("*")):
+            if path.is_file():
+                out[f"dags/{path.relative_to(self.dags).as_posix()}"] = path
+        return out
+
+
+def _included(path: Path, base: Path) -> bool:
+    rel = path.relative_to(base)
+    return path.is_file() and not (set(rel.parts) & EXCLUDED_PARTS) and path.suffix not in EXCLUDED_SUFFIXES
+
+
+def plugins_zip_bytes(plugins: Path) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(
+            (p for p in plugins.rglob("*") if _included(p, plugins)), key=lambda p: p.relative_to(plugins).as_posix()
+        ):
+            info = zipfile.ZipInfo(path.relative_to(plugins).as_posix(), date_time=ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o100644 << 16  # regular file, rw-r--r--
+            info.create_system = 3  # unix, so the mode is honoured
+            zf.writestr(info, path.read_bytes())
+    return out.getvalue()
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build(out: Path, repo: Path = REPO) -> Package:
+    """Write the package to ``out`` (replaced whole) and return it."""
+    package = Package(out)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    staged = Package(tmp)
+    staged.plugins_zip.write_bytes(plugins_zip_bytes(repo / "plugins"))
+    shutil.copyfile(repo / "requirements" / "requirements.txt", staged.requirements)
+    staged.dags.mkdir()
+    for path in sorted((repo / "dags").iterdir()):
+        if path.is_file() and (path.suffix == ".py" or path.name == ".airflowignore"):
+            shutil.copyfile(path, staged.dags / path.name)
+    manifest = {key: {"sha256": sha256(path), "bytes": path.stat().st_size} for key, path in staged.files().items()}
+    staged.manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return package
