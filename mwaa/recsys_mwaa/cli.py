@@ -38,6 +38,39 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clients(args: argparse.Namespace) -> tuple:
+    import boto3
+
+    session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
+    return session.client("s3"), session.client("mwaa")
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from recsys_mwaa.deploy import DeployError, deploy
+
+    package = packaging.Package(args.dist)
+    if not package.plugins_zip.exists():
+        print(f"{package.root}: no package here; run `recsys-mwaa package` first", file=sys.stderr)
+        return 2
+    s3, mwaa = _clients(args)
+    try:
+        deploy(package, s3, mwaa, args.bucket, args.environment, prefix=args.prefix, dry_run=args.dry_run,
+               delete_removed=args.delete_removed, poll_seconds=args.poll_seconds)  # fmt: skip
+    except DeployError as exc:
+        print(f"FAIL: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from recsys_mwaa.deploy import status
+
+    _, mwaa = _clients(args)
+    for key, value in status(mwaa, args.environment).items():
+        print(f"{key:<22} {value}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="recsys-mwaa", description="Package and validate the recommender workflow for Amazon MWAA."
@@ -50,5 +83,21 @@ def main(argv: list[str] | None = None) -> int:
     validate.add_argument("--dist", type=Path, default=packaging.REPO / "dist")
     validate.add_argument("--skip-resolution", action="store_true", help="skip pip's resolution of requirements.txt")
     validate.set_defaults(run=_validate)
+    for name, helptext, run in (
+        ("deploy", "upload what changed to the environment's bucket and update the environment", _deploy),
+        ("status", "the environment's status, object versions and UI URL", _status),
+    ):
+        sub = commands.add_parser(name, help=helptext)
+        sub.add_argument("--environment", required=True, help="MWAA environment name")
+        sub.add_argument("--region", default=None)
+        sub.add_argument("--profile", default=None)
+        sub.set_defaults(run=run)
+        if name == "deploy":
+            sub.add_argument("--bucket", required=True, help="the environment's source bucket (versioned)")
+            sub.add_argument("--prefix", default="", help="key prefix of dags/, plugins.zip, requirements.txt")
+            sub.add_argument("--dist", type=Path, default=packaging.REPO / "dist")
+            sub.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+            sub.add_argument("--delete-removed", action="store_true", help="delete DAG files no longer in the package")
+            sub.add_argument("--poll-seconds", type=float, default=30)
     args = parser.parse_args(argv)
     return args.run(args)
