@@ -146,3 +146,30 @@ def test_status_reports_versions_and_url(aws) -> None:
         "status": "AVAILABLE", "airflow_version": "3.3.1", "plugins_version": "v1", "requirements_version": "v2",
         "last_update": None, "url": "https://abc.c7.us-east-1.airflow.amazonaws.com",
     }  # fmt: skip
+
+
+def test_rollback_returns_to_the_previous_versions(aws) -> None:
+    from recsys_mwaa.deploy import rollback
+
+    s3, mwaa, stub, _ = aws
+    versioned(s3)
+    old = {}
+    for key, body in (
+        ("plugins.zip", b"old plugins"),
+        ("requirements.txt", b"old reqs"),
+        ("dags/recommender_workflow.py", b"# old dag"),
+    ):
+        old[key] = s3.put_object(Bucket=BUCKET, Key=key, Body=body)["VersionId"]
+    new = {}
+    for key in old:
+        new[key] = s3.put_object(Bucket=BUCKET, Key=key, Body=b"new " + key.encode())["VersionId"]
+    stub.add_response(
+        "get_environment", environment(plugins=new["plugins.zip"], requirements=new["requirements.txt"]), {"Name": ENV}
+    )
+    stub.add_response("update_environment", {"Arn": "arn"}, {"Name": ENV, "PluginsS3Path": "plugins.zip",
+                      "PluginsS3ObjectVersion": old["plugins.zip"], "RequirementsS3Path": "requirements.txt",
+                      "RequirementsS3ObjectVersion": old["requirements.txt"]})  # fmt: skip
+    stub.add_response("get_environment", environment(), {"Name": ENV})
+    result = rollback(s3, mwaa, BUCKET, ENV, say=lambda _: None, poll_seconds=0)
+    assert result["restores"] == {"dags/recommender_workflow.py": old["dags/recommender_workflow.py"]}
+    assert s3.get_object(Bucket=BUCKET, Key="dags/recommender_workflow.py")["Body"].read() == b"# old dag"

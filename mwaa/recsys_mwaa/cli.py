@@ -62,6 +62,19 @@ def _deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rollback(args: argparse.Namespace) -> int:
+    from recsys_mwaa.deploy import DeployError, rollback
+
+    s3, mwaa = _clients(args)
+    try:
+        rollback(s3, mwaa, args.bucket, args.environment, prefix=args.prefix, dry_run=args.dry_run,
+                 poll_seconds=args.poll_seconds)  # fmt: skip
+    except DeployError as exc:
+        print(f"FAIL: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _status(args: argparse.Namespace) -> int:
     from recsys_mwaa.deploy import status
 
@@ -85,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     validate.set_defaults(run=_validate)
     for name, helptext, run in (
         ("deploy", "upload what changed to the environment's bucket and update the environment", _deploy),
+        ("rollback", "go back to the previous plugins.zip / requirements.txt / DAG versions", _rollback),
         ("status", "the environment's status, object versions and UI URL", _status),
     ):
         sub = commands.add_parser(name, help=helptext)
@@ -92,12 +106,13 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--region", default=None)
         sub.add_argument("--profile", default=None)
         sub.set_defaults(run=run)
-        if name == "deploy":
+        if name in ("deploy", "rollback"):
             sub.add_argument("--bucket", required=True, help="the environment's source bucket (versioned)")
             sub.add_argument("--prefix", default="", help="key prefix of dags/, plugins.zip, requirements.txt")
-            sub.add_argument("--dist", type=Path, default=packaging.REPO / "dist")
             sub.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
-            sub.add_argument("--delete-removed", action="store_true", help="delete DAG files no longer in the package")
             sub.add_argument("--poll-seconds", type=float, default=30)
+        if name == "deploy":
+            sub.add_argument("--dist", type=Path, default=packaging.REPO / "dist")
+            sub.add_argument("--delete-removed", action="store_true", help="delete DAG files no longer in the package")
     args = parser.parse_args(argv)
     return args.run(args)

@@ -162,3 +162,59 @@ def status(mwaa: Any, environment_name: str) -> dict:
         "last_update": environment.get("LastUpdate", {}).get("Status"),
         "url": f"https://{environment.get('WebserverUrl', '')}",
     }
+
+
+def _previous_version(s3: Any, bucket: str, key: str, current: str | None) -> str | None:
+    """The version of ``key`` just before ``current`` (or before the latest, when current is None)."""
+    # S3 lists a key's versions newest first (timestamps can tie within a second).
+    versions = [v for v in s3.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", []) if v["Key"] == key]
+    ids = [v["VersionId"] for v in versions]
+    if not ids:
+        return None
+    index = ids.index(current) if current in ids else 0
+    return ids[index + 1] if index + 1 < len(ids) else None
+
+
+def rollback(
+    s3: Any,
+    mwaa: Any,
+    bucket: str,
+    environment_name: str,
+    *,
+    prefix: str = "",
+    dry_run: bool = False,
+    say: Say = print,
+    poll_seconds: float = 30,
+) -> dict:
+    """Point the environment at the previous plugins.zip / requirements.txt versions and restore
+    the previous version of every DAG file that has one; then wait for AVAILABLE."""
+    require_versioning(s3, bucket)
+    environment = mwaa.get_environment(Name=environment_name)["Environment"]
+    update: dict[str, str] = {}
+    for name, field_name in VERSIONED.items():
+        key = _key(prefix, name)
+        previous = _previous_version(s3, bucket, key, environment.get(f"{field_name}S3ObjectVersion"))
+        if previous:
+            update[f"{field_name}S3Path"] = key
+            update[f"{field_name}S3ObjectVersion"] = previous
+        else:
+            say(f"{key}: no earlier version; left as it is")
+    listed = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=_key(prefix, "dags/"))
+    restores = {}
+    for key in sorted(obj["Key"] for page in listed for obj in page.get("Contents", [])):
+        previous = _previous_version(s3, bucket, key, None)
+        if previous:
+            restores[key] = previous
+    for key, version in restores.items():
+        say(f"restore {key} to version {version}")
+    if update:
+        say(f"UpdateEnvironment {environment_name}: {update}")
+    if dry_run:
+        say("dry run: nothing changed")
+        return {"update": update, "restores": restores, "dry_run": True}
+    for key, version in restores.items():
+        s3.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": key, "VersionId": version})
+    if update:
+        mwaa.update_environment(Name=environment_name, **update)
+        wait_until_available(mwaa, environment_name, say, poll_seconds)
+    return {"update": update, "restores": restores, "dry_run": False}
