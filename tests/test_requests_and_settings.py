@@ -24,6 +24,16 @@ def test_settings_defaults_and_overrides() -> None:
     assert Settings.from_env({"RECOMMENDER_STORAGE_ROOT": "/tmp/x"}).storage_root == "file:///tmp/x"
 
 
+def test_settings_from_airflow_configuration_options() -> None:
+    # MWAA's AirflowConfigurationOptions {"recommender.backend": "sagemaker"} arrive as AIRFLOW__RECOMMENDER__BACKEND
+    s = Settings.from_env(
+        {"AIRFLOW__RECOMMENDER__BACKEND": "sagemaker", "AIRFLOW__RECOMMENDER__STORAGE_ROOT": "s3://b/p"}
+    )
+    assert (s.backend, s.storage_root) == ("sagemaker", "s3://b/p")
+    both = {"AIRFLOW__RECOMMENDER__BACKEND": "sagemaker", "RECOMMENDER_BACKEND": "local"}
+    assert Settings.from_env(both).backend == "local"
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [

@@ -52,6 +52,19 @@ def _flag(value: str | None, name: str, default: bool) -> bool:
     raise SettingsError(f"{name}={value!r}: expected true or false")
 
 
+def _with_airflow_options(environ: Mapping[str, str]) -> dict[str, str]:
+    """``RECOMMENDER_X`` may also come as Airflow option ``recommender.x``.
+
+    MWAA sets only Airflow configuration options (``AirflowConfigurationOptions``), which
+    reach the processes as ``AIRFLOW__RECOMMENDER__X``; a plain ``RECOMMENDER_X`` wins.
+    """
+    merged = dict(environ)
+    for key, value in environ.items():
+        if key.startswith("AIRFLOW__RECOMMENDER__"):
+            merged.setdefault("RECOMMENDER_" + key.removeprefix("AIRFLOW__RECOMMENDER__"), value)
+    return merged
+
+
 def default_storage_root(environ: Mapping[str, str]) -> str:
     home = environ.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
     return Path(home, "recommender-data").resolve().as_uri()
@@ -80,7 +93,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
+        env = _with_airflow_options(os.environ if environ is None else environ)
         backend = env.get("RECOMMENDER_BACKEND", "local").strip().lower()
         if backend not in BACKENDS:
             raise SettingsError(f"RECOMMENDER_BACKEND={backend!r}: expected one of {', '.join(BACKENDS)}")
