@@ -38,18 +38,25 @@ class _Tagged(dict):
     pass
 
 
-def _loader() -> type:
+def cfn_loader() -> type:
+    """A YAML loader that keeps CloudFormation's short-form tags as ``{tag: value}``."""
+
     class Loader(yaml.SafeLoader):
         pass
 
-    for tag in ("!Sub", "!Ref", "!GetAtt"):
-        Loader.add_constructor(tag, lambda loader, node, tag=tag: _Tagged({tag: loader.construct_scalar(node)}))
+    def construct(loader, node, tag):
+        if isinstance(node, yaml.SequenceNode):
+            return _Tagged({tag: loader.construct_sequence(node)})
+        return _Tagged({tag: loader.construct_scalar(node)})
+
+    for tag in ("!Sub", "!Ref", "!GetAtt", "!If", "!Equals", "!Select", "!GetAZs", "!Not", "!Join"):
+        Loader.add_constructor(tag, lambda loader, node, tag=tag: construct(loader, node, tag))
     return Loader
 
 
 def load_policy(name: str, values: dict[str, str]) -> list[dict]:
     """Statements of the policy resource ``name``, with !Sub / !Ref / !GetAtt resolved from ``values``."""
-    template = yaml.load(TEMPLATE.read_text(), Loader=_loader())
+    template = yaml.load(TEMPLATE.read_text(), Loader=cfn_loader())
     resource = template["Resources"][name]
     document = resource["Properties"]["PolicyDocument"]
 
