@@ -34,6 +34,17 @@ else
   CONSTRAINTS=requirements/constraints-3.3.1-py${PYVER}.txt
 fi
 
+# Tools whose dependencies clash with Airflow's constraints (checkov) get their own venv.
+TOOLS_VENV=${TOOLS_VENV:-.venv-tools}
+TOOLS_STAMP=$( { echo "$PY $PYVER"; cat requirements/tools.txt; } | sha256sum | cut -d' ' -f1)
+if [ ! -x "$TOOLS_VENV/bin/python" ] || [ "$(cat "$TOOLS_VENV/.bootstrap-stamp" 2>/dev/null)" != "$TOOLS_STAMP" ]; then
+  echo "== Installing tools into $TOOLS_VENV"
+  rm -rf "$TOOLS_VENV"
+  "$PY" -m venv "$TOOLS_VENV"
+  "$TOOLS_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements/tools.txt
+  echo "$TOOLS_STAMP" > "$TOOLS_VENV/.bootstrap-stamp"
+fi
+
 STAMP_INPUTS=("$CONSTRAINTS" requirements/requirements.txt requirements/local.txt requirements/dev.txt "$0")
 STAMP=$( { echo "$PY $PYVER $AIRFLOW_VERSION"; cat "${STAMP_INPUTS[@]}"; } | sha256sum | cut -d' ' -f1)
 if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.bootstrap-stamp" 2>/dev/null)" = "$STAMP" ]; then
