@@ -22,22 +22,31 @@ def test_cfn_lint_is_clean(template: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_environment_stack_has_what_mwaa_and_the_brief_require() -> None:
-    path = next(p for p in TEMPLATES if p.name == "mwaa-environment.yaml")
-    template = yaml.load(path.read_text(), Loader=cfn_loader())
-    resources = template["Resources"]
-    bucket = resources["SourceBucket"]["Properties"]
+def load(name: str) -> dict:
+    path = next(p for p in TEMPLATES if p.name == name)
+    return yaml.load(path.read_text(), Loader=cfn_loader())
+
+
+def test_the_bucket_is_versioned_encrypted_private_and_tls_only() -> None:
+    resources = load("source-bucket.yaml")["Resources"]
+    bucket = resources["Bucket"]["Properties"]
     assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     assert all(bucket["PublicAccessBlockConfiguration"].values()) and len(bucket["PublicAccessBlockConfiguration"]) == 4
-    tls = resources["SourceBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    tls = resources["BucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
     assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_environment_stack_has_what_mwaa_and_the_brief_require() -> None:
+    template = load("mwaa-environment.yaml")
+    resources = template["Resources"]
     environment = resources["Environment"]["Properties"]
     assert environment["AirflowVersion"] == "3.3.1"
     assert template["Parameters"]["WebserverAccessMode"]["Default"] == "PRIVATE_ONLY"
     logs = environment["LoggingConfiguration"]
     assert len(logs) == 5 and all(v["Enabled"] for v in logs.values())
     assert resources["RecommenderIam"]["Properties"]["TemplateURL"] == "recommender-iam.yaml"
+    assert resources["SourceBucket"]["Properties"]["TemplateURL"] == "source-bucket.yaml"
     assert environment["AirflowConfigurationOptions"]["recommender.backend"] == "sagemaker"
     ingress = resources["SecurityGroupSelfIngress"]["Properties"]
     assert "CidrIp" not in ingress  # components reach each other only, nothing from outside
