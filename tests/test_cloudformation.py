@@ -50,3 +50,24 @@ def test_environment_stack_has_what_mwaa_and_the_brief_require() -> None:
     assert environment["AirflowConfigurationOptions"]["recommender.backend"] == "sagemaker"
     ingress = resources["SecurityGroupSelfIngress"]["Properties"]
     assert "CidrIp" not in ingress  # components reach each other only, nothing from outside
+
+
+def test_ec2_variant_is_reached_through_ssm_only_with_a_private_encrypted_database() -> None:
+    template = load("ec2-airflow.yaml")
+    resources = template["Resources"]
+    host_sg = resources["InstanceSecurityGroup"]["Properties"]
+    assert "SecurityGroupIngress" not in host_sg
+    assert not [r for r in resources.values() if r["Type"] == "AWS::EC2::SecurityGroupIngress"
+                and r["Properties"].get("GroupId") == {"!Ref": "InstanceSecurityGroup"}]  # fmt: skip
+    db = resources["Database"]["Properties"]
+    assert db["Engine"] == "postgres" and db["PubliclyAccessible"] is False and db["StorageEncrypted"] is True
+    assert db["ManageMasterUserPassword"] is True and "MasterUserPassword" not in db
+    role = resources["InstanceRole"]["Properties"]
+    assert any("AmazonSSMManagedInstanceCore" in str(arn) for arn in role["ManagedPolicyArns"])
+    instance = resources["Instance"]["Properties"]
+    assert instance["MetadataOptions"]["HttpTokens"] == "required" and "KeyName" not in instance
+    assert resources["SourceBucket"]["Properties"]["TemplateURL"] == "source-bucket.yaml"
+    assert resources["RecommenderIam"]["Properties"]["Parameters"]["MwaaExecutionRoleName"] == {"!Ref": "InstanceRole"}
+    user_data = str(instance["UserData"])
+    assert '"apache-airflow==3.3.1"' in user_data and "constraints-3.3.1/constraints-3.12.txt" in user_data
+    assert "AIRFLOW__API__HOST=127.0.0.1" in user_data
