@@ -9,6 +9,7 @@ listen on every interface, are switched off). All state lives under one folder
 
     local-runner/mwaa-local start [--port 8080]
     local-runner/mwaa-local status | logs | stop | reset-db
+    local-runner/mwaa-local test-requirements [requirements.txt] | test-startup-script startup.sh
 """
 
 from __future__ import annotations
@@ -150,6 +151,47 @@ class Runner:
         return stopped
 
 
+# MWAA's startup-script rules (amazon-mwaa-docker-images, setup_environment.py): the script
+# is sourced, has 5 minutes less 5 seconds, and exports of these names are dropped.
+STARTUP_TIMEOUT_SECONDS = 295
+PROTECTED_VARIABLES = ("AIRFLOW_HOME", "AIRFLOW_VERSION", "AWS_REGION", "PYTHONPATH", "PYTHONUNBUFFERED")
+PROTECTED_PREFIXES = ("MWAA__", "ECS_")
+
+
+def run_startup_script(script: Path, timeout: float = STARTUP_TIMEOUT_SECONDS) -> dict[str, str]:
+    """Source ``script`` as MWAA does; return the variables it exports that MWAA would keep."""
+    probe = f'set -e; source "{script}" >&2; env -0'
+    try:
+        done = subprocess.run(["bash", "-c", probe], capture_output=True, timeout=timeout, env=dict(os.environ))
+    except subprocess.TimeoutExpired:
+        raise SystemExit(
+            f"{script}: still running after {timeout:.0f} s; MWAA stops startup scripts at 5 minutes"
+        ) from None
+    if done.returncode:
+        raise SystemExit(f"{script}: exited with {done.returncode}: {done.stderr.decode(errors='replace')[-500:]}")
+    after = dict(item.split("=", 1) for item in done.stdout.decode().split("\0") if "=" in item)
+    changed = {k: v for k, v in after.items() if os.environ.get(k) != v and k not in ("_", "SHLVL", "OLDPWD", "PWD")}
+    kept = {k: v for k, v in changed.items() if k not in PROTECTED_VARIABLES and not k.startswith(PROTECTED_PREFIXES)}
+    for name in sorted(set(changed) - set(kept)):
+        print(f"ignored, as on MWAA: {name}")
+    return kept
+
+
+def test_requirements(requirements: Path) -> int:
+    """Install requirements.txt into the runner's environment under MWAA's constraints; pip's exit code."""
+    vendored = REPO / "requirements" / "constraints-3.3.1-py3.12.txt"
+    lines = [f"--constraint {vendored}" if line.lstrip().startswith("--constraint") else line
+             for line in requirements.read_text().splitlines()]  # fmt: skip
+    local = requirements.with_name(".requirements-local.txt")
+    local.write_text("\n".join(lines) + "\n")
+    try:
+        return subprocess.run(
+            [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-r", str(local)]
+        ).returncode
+    finally:
+        local.unlink(missing_ok=True)
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -160,7 +202,10 @@ def _group_alive(pgid: int) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mwaa-local", description=__doc__.splitlines()[0])
-    parser.add_argument("verb", choices=["start", "stop", "status", "logs", "reset-db"])
+    parser.add_argument(
+        "verb", choices=["start", "stop", "status", "logs", "reset-db", "test-requirements", "test-startup-script"]
+    )
+    parser.add_argument("path", nargs="?", type=Path, help="test-requirements / test-startup-script: the file")
     parser.add_argument("--home", type=Path, default=REPO / ".local-runner")
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args(argv)
@@ -182,6 +227,17 @@ def main(argv: list[str] | None = None) -> int:
             if path.exists():
                 print(f"== {component}")
                 print("\n".join(path.read_text(errors="replace").splitlines()[-20:]))
+    elif args.verb == "test-requirements":
+        code = test_requirements(args.path or REPO / "requirements" / "requirements.txt")
+        print(
+            "requirements.txt installs under MWAA's constraints" if code == 0 else f"pip failed with exit code {code}"
+        )
+        return code
+    elif args.verb == "test-startup-script":
+        if not args.path:
+            raise SystemExit("test-startup-script needs the script's path")
+        for name, value in sorted(run_startup_script(args.path).items()):
+            print(f"export {name}={value}")
     else:
         if runner.running():
             raise SystemExit("stop the runner before reset-db")

@@ -1,0 +1,46 @@
+"""The runner's test-startup-script and test-requirements verbs (MWAA's rules, honest exit codes)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "local-runner"))
+
+from runner import run_startup_script  # ruff: ignore[module-import-not-at-top-of-file]
+
+
+def test_startup_script_exports_are_kept_except_mwaas_protected_ones(tmp_path: Path) -> None:
+    script = tmp_path / "startup.sh"
+    script.write_text(
+        "export RECOMMENDER_BACKEND=sagemaker\nexport PYTHONPATH=/x\nexport MWAA__CORE__A=1\nexport ECS_Y=2\n"
+    )
+    assert run_startup_script(script) == {"RECOMMENDER_BACKEND": "sagemaker"}
+
+
+def test_failing_or_slow_startup_scripts_are_errors(tmp_path: Path) -> None:
+    failing = tmp_path / "fail.sh"
+    failing.write_text("echo starting\nfalse\n")
+    with pytest.raises(SystemExit, match="exited with 1"):
+        run_startup_script(failing)
+    slow = tmp_path / "slow.sh"
+    slow.write_text("sleep 5\n")
+    with pytest.raises(SystemExit, match="still running after 1 s"):
+        run_startup_script(slow, timeout=1)
+
+
+def test_test_requirements_exits_non_zero_when_pip_fails(tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(
+        '--constraint "https://raw.githubusercontent.com/apache/airflow/constraints-3.3.1/constraints-3.12.txt"\n'
+        "numpy==0.0.1-does-not-exist\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(REPO / "local-runner" / "runner.py"), "test-requirements", str(requirements)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode != 0 and "pip failed with exit code" in done.stdout
