@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from recsys_mwaa import packaging, validation
@@ -18,9 +19,8 @@ def _package(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    package = packaging.Package(args.dist)
-    if not package.plugins_zip.exists():
-        print(f"{package.root}: no package here; run `recsys-mwaa package` first", file=sys.stderr)
+    package = _existing_package(args.dist)
+    if package is None:
         return 2
     problems = validation.zip_problems(package)
     problems += validation.requirements_problems(package, resolve=not args.skip_resolution)
@@ -45,34 +45,44 @@ def _clients(args: argparse.Namespace) -> tuple:
     return session.client("s3"), session.client("mwaa")
 
 
-def _deploy(args: argparse.Namespace) -> int:
-    from recsys_mwaa.deploy import DeployError, deploy
-
-    package = packaging.Package(args.dist)
+def _existing_package(dist: Path) -> packaging.Package | None:
+    package = packaging.Package(dist)
     if not package.plugins_zip.exists():
         print(f"{package.root}: no package here; run `recsys-mwaa package` first", file=sys.stderr)
-        return 2
-    s3, mwaa = _clients(args)
+        return None
+    return package
+
+
+def _reported(call: Callable[[], object]) -> int:
+    """Run a deploy-module command; a DeployError becomes its reason on stderr and exit code 1."""
+    from recsys_mwaa.deploy import DeployError
+
     try:
-        deploy(package, s3, mwaa, args.bucket, args.environment, prefix=args.prefix, dry_run=args.dry_run,
-               delete_removed=args.delete_removed, poll_seconds=args.poll_seconds)  # fmt: skip
+        call()
     except DeployError as exc:
         print(f"FAIL: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from recsys_mwaa.deploy import deploy
+
+    package = _existing_package(args.dist)
+    if package is None:
+        return 2
+    s3, mwaa = _clients(args)
+    return _reported(lambda: deploy(package, s3, mwaa, args.bucket, args.environment, prefix=args.prefix,
+                                    dry_run=args.dry_run, delete_removed=args.delete_removed,
+                                    poll_seconds=args.poll_seconds))  # fmt: skip
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    from recsys_mwaa.deploy import DeployError, rollback
+    from recsys_mwaa.deploy import rollback
 
     s3, mwaa = _clients(args)
-    try:
-        rollback(s3, mwaa, args.bucket, args.environment, prefix=args.prefix, dry_run=args.dry_run,
-                 poll_seconds=args.poll_seconds)  # fmt: skip
-    except DeployError as exc:
-        print(f"FAIL: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return _reported(lambda: rollback(s3, mwaa, args.bucket, args.environment, prefix=args.prefix,
+                                      dry_run=args.dry_run, poll_seconds=args.poll_seconds))  # fmt: skip
 
 
 def _status(args: argparse.Namespace) -> int:
