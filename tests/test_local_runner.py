@@ -1,12 +1,15 @@
-"""The no-Docker local runner: start, UI healthy on 127.0.0.1 only, a real run, stop leaves nothing."""
+"""The no-Docker local runner on PostgreSQL: start, UI on 127.0.0.1 only, a real run, stop leaves nothing."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -15,7 +18,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "local-runner"))
 
-from runner import Runner  # ruff: ignore[module-import-not-at-top-of-file]
+from mwaa_local.components import Runner  # ruff: ignore[module-import-not-at-top-of-file]
+from mwaa_local.database import postgres_bin  # ruff: ignore[module-import-not-at-top-of-file]
 
 pytestmark = pytest.mark.e2e
 
@@ -35,15 +39,35 @@ def api(runner: Runner, token: str, method: str, path: str, body: dict | None = 
         return json.load(response)
 
 
-def test_start_run_stop(tmp_path: Path) -> None:
-    runner = Runner(tmp_path / "runner", free_port())
+@pytest.fixture
+def reachable_home() -> Iterator[Path]:
+    """A state folder the 'postgres' user can reach when tests run as root (pytest's tmp_path is 0700)."""
+    home = Path(tempfile.mkdtemp(prefix="mwaa-local-"))
+    home.chmod(0o755)
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.mark.skipif(postgres_bin() is None, reason="no PostgreSQL binaries on this machine")
+def test_start_run_stop_on_postgresql(reachable_home: Path) -> None:
+    """The whole runner on its own PostgreSQL: UI on 127.0.0.1 only, a real run, nothing left after stop.
+
+    The default (SQLite) start is what the browser test drives (tests/test_browser.py).
+    """
+    runner = Runner(reachable_home / "runner", free_port(), database="postgres")
     try:
         info = runner.start()
         assert info["url"] == runner.url and info["password"]
+        assert info["database"].startswith("PostgreSQL (the runner's own cluster")
+        assert runner.env()["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://airflow:")
         pids = runner.running()
         assert set(pids) == {"api-server", "scheduler", "dag-processor", "triggerer"}
+        db_pids = runner.database.pids()
+        assert len(db_pids) == 1
         group = [
-            p for pid in pids.values() for p in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+            p
+            for pid in [*pids.values(), *db_pids]
+            for p in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
         ]
         listening = {
             c.laddr.ip for p in group for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN
@@ -74,7 +98,7 @@ def test_start_run_stop(tmp_path: Path) -> None:
             state = api(runner, token, "GET", f"dags/video_recommender/dagRuns/{run['dag_run_id']}")["state"]
         assert state == "success"
     finally:
-        stopped_pids = runner.running()
+        stopped_pids = runner.running() | {f"postgres-{pid}": pid for pid in runner.database.pids()}
         children = [
             c.pid
             for pid in stopped_pids.values()

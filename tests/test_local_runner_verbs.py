@@ -11,7 +11,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "local-runner"))
 
-from runner import run_startup_script  # ruff: ignore[module-import-not-at-top-of-file]
+from mwaa_local.startup import run_startup_script  # ruff: ignore[module-import-not-at-top-of-file]
 
 
 def test_startup_script_exports_are_kept_except_mwaas_protected_ones(tmp_path: Path) -> None:
@@ -40,7 +40,7 @@ def test_test_requirements_exits_non_zero_when_pip_fails(tmp_path: Path) -> None
         "numpy==0.0.1-does-not-exist\n"
     )
     done = subprocess.run(
-        [sys.executable, str(REPO / "local-runner" / "runner.py"), "test-requirements", str(requirements)],
-        capture_output=True, text=True,
+        [sys.executable, "-m", "mwaa_local", "test-requirements", str(requirements)],
+        capture_output=True, text=True, cwd=REPO / "local-runner",
     )  # fmt: skip
     assert done.returncode != 0 and "pip failed with exit code" in done.stdout

@@ -56,22 +56,33 @@ def _included(path: Path, base: Path) -> bool:
     return path.is_file() and not (set(rel.parts) & EXCLUDED_PARTS) and path.suffix not in EXCLUDED_SUFFIXES
 
 
+def zip_entry(name: str, compress_type: int = zipfile.ZIP_DEFLATED) -> zipfile.ZipInfo:
+    """A zip entry with fixed time and mode, so equal contents give equal bytes."""
+    info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+    info.compress_type = compress_type
+    info.external_attr = 0o100644 << 16  # regular file, rw-r--r--
+    info.create_system = 3  # unix, so the mode is honoured
+    return info
+
+
 def plugins_zip_bytes(plugins: Path) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(
             (p for p in plugins.rglob("*") if _included(p, plugins)), key=lambda p: p.relative_to(plugins).as_posix()
         ):
-            info = zipfile.ZipInfo(path.relative_to(plugins).as_posix(), date_time=ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o100644 << 16  # regular file, rw-r--r--
-            info.create_system = 3  # unix, so the mode is honoured
-            zf.writestr(info, path.read_bytes())
+            zf.writestr(zip_entry(path.relative_to(plugins).as_posix()), path.read_bytes())
     return out.getvalue()
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_manifest(package: Package) -> None:
+    """manifest.json: sha256 and size of every file deploy uploads."""
+    manifest = {key: {"sha256": sha256(path), "bytes": path.stat().st_size} for key, path in package.files().items()}
+    package.manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
 def build(out: Path, repo: Path = REPO) -> Package:
@@ -87,8 +98,7 @@ def build(out: Path, repo: Path = REPO) -> Package:
     for path in sorted((repo / "dags").iterdir()):
         if path.is_file() and (path.suffix == ".py" or path.name == ".airflowignore"):
             shutil.copyfile(path, staged.dags / path.name)
-    manifest = {key: {"sha256": sha256(path), "bytes": path.stat().st_size} for key, path in staged.files().items()}
-    staged.manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    write_manifest(staged)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return package

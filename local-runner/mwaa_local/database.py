@@ -1,0 +1,188 @@
+"""The runner's metadata database: SQLite by default, PostgreSQL when asked and available.
+
+``postgres`` without a URL runs a private cluster under the runner's folder with the
+machine's PostgreSQL binaries (initdb/pg_ctl on PATH or Debian's /usr/lib/postgresql),
+listening on 127.0.0.1 only with a generated password; ``stop`` stops it. A URL points at
+a server the user runs (the runner neither starts nor stops it).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+POSTGRES_OS_USER = "postgres"  # initdb refuses to run as root; as root the cluster runs as this user
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def postgres_bin() -> Path | None:
+    """The folder of initdb and pg_ctl (the newest Debian install, else PATH), or None."""
+    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3]))
+    if debian:
+        return debian[-1].parent
+    found = shutil.which("pg_ctl")
+    return Path(found).resolve().parent if found and shutil.which("initdb") else None
+
+
+@dataclass(frozen=True)
+class Database:
+    kind: str  # "sqlite", "postgres" (the runner's own cluster) or "url" (the user's server)
+    home: Path
+    url: str = ""
+
+    @property
+    def cluster(self) -> Path:
+        return self.home / "postgres"
+
+    def describe(self) -> str:
+        if self.kind == "sqlite":
+            return f"SQLite {self.home / 'airflow.db'}"
+        if self.kind == "postgres":
+            return f"PostgreSQL (the runner's own cluster in {self.cluster}, 127.0.0.1:{self._port()})"
+        return "PostgreSQL at the given URL (started and stopped by you)"
+
+    def sql_alchemy_conn(self) -> str:
+        if self.kind == "sqlite":
+            return f"sqlite:///{self.home / 'airflow.db'}"
+        if self.kind == "postgres":
+            password = quote((self.cluster / "password").read_text().strip(), safe="")
+            return f"postgresql+psycopg2://airflow:{password}@127.0.0.1:{self._port()}/airflow"
+        return self.url
+
+    def _port(self) -> int:
+        return int((self.cluster / "port").read_text())
+
+    def _as_cluster_owner(self, args: list[str]) -> list[str]:
+        if os.geteuid() != 0:
+            return args
+        try:
+            pwd.getpwnam(POSTGRES_OS_USER)
+        except KeyError:
+            raise SystemExit(
+                f"PostgreSQL refuses to run as root and there is no '{POSTGRES_OS_USER}' user; "
+                "run the runner as an ordinary user or use --db-url"
+            ) from None
+        return ["runuser", "-u", POSTGRES_OS_USER, "--", *args]
+
+    def _cluster_pid(self) -> int | None:
+        pid_file = self.cluster / "data" / "postmaster.pid"
+        try:
+            return int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def pids(self) -> list[int]:
+        """The server process the runner started, if it is alive."""
+        pid = self._cluster_pid() if self.kind == "postgres" else None
+        if pid is None:
+            return []
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return []
+        return [pid]
+
+    def start(self) -> None:
+        """Create the cluster on first use and start it (postgres); nothing to do otherwise."""
+        if self.kind != "postgres":
+            return
+        bin_dir = postgres_bin()
+        if bin_dir is None:
+            raise SystemExit(
+                "--db postgres: no PostgreSQL here (no pg_ctl/initdb on PATH or in /usr/lib/postgresql); "
+                "install it (Debian: apt-get install postgresql) or pass --db-url of a running server"
+            )
+        data = self.cluster / "data"
+        if not (data / "PG_VERSION").exists():
+            self._init(bin_dir)
+        if self.pids():
+            return
+        log = self.cluster / "server.log"
+        options = f"-c listen_addresses=127.0.0.1 -p {self._port()} -k {self.cluster}"
+        done = subprocess.run(
+            self._as_cluster_owner([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options,
+                                    "-w", "-t", "60", "start"]),
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if done.returncode:
+            raise SystemExit(f"PostgreSQL did not start: {done.stderr.strip() or done.stdout.strip()}; see {log}")
+
+    def _init(self, bin_dir: Path) -> None:
+        shutil.rmtree(self.cluster, ignore_errors=True)
+        self.cluster.mkdir(parents=True)
+        password = secrets.token_urlsafe(24)
+        (self.cluster / "password").write_text(password + "\n")
+        (self.cluster / "password").chmod(0o600)
+        (self.cluster / "port").write_text(str(_free_port()))
+        pwfile = self.cluster / "initdb-password"
+        pwfile.write_text(password + "\n")
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam(POSTGRES_OS_USER)
+            for path in (self.cluster, pwfile):
+                os.chown(path, owner.pw_uid, owner.pw_gid)
+            if subprocess.run(self._as_cluster_owner(["test", "-w", str(self.cluster)])).returncode:
+                raise SystemExit(
+                    f"the '{POSTGRES_OS_USER}' user cannot reach {self.cluster} (a parent folder is closed to it); "
+                    "choose a --home it can reach, or run as an ordinary user"
+                )
+        try:
+            done = subprocess.run(
+                self._as_cluster_owner([str(bin_dir / "initdb"), "-D", str(self.cluster / "data"), "-U", "airflow",
+                                        f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8",
+                                        "--locale=C"]),
+                capture_output=True, text=True,
+            )  # fmt: skip
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if done.returncode:
+            raise SystemExit(f"initdb failed: {done.stderr.strip()[-500:]}")
+        self.start_without_airflow_db(bin_dir)
+
+    def start_without_airflow_db(self, bin_dir: Path) -> None:
+        """First start: the cluster has only the 'postgres' database; create 'airflow'."""
+        log = self.cluster / "server.log"
+        options = f"-c listen_addresses=127.0.0.1 -p {self._port()} -k {self.cluster}"
+        subprocess.run(
+            self._as_cluster_owner([str(bin_dir / "pg_ctl"), "-D", str(self.cluster / "data"), "-l", str(log),
+                                    "-o", options, "-w", "-t", "60", "start"]),
+            check=True, capture_output=True,
+        )  # fmt: skip
+        env = dict(os.environ, PGPASSWORD=(self.cluster / "password").read_text().strip())
+        subprocess.run(
+            [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self._port()), "-U", "airflow", "airflow"],
+            check=True, env=env, capture_output=True,
+        )  # fmt: skip
+
+    def stop(self, timeout: float = 30) -> bool:
+        """Stop the runner's own cluster; True when it was running."""
+        if self.kind != "postgres" or not self.pids():
+            return False
+        bin_dir = postgres_bin()
+        if bin_dir is not None:
+            subprocess.run(
+                self._as_cluster_owner([str(bin_dir / "pg_ctl"), "-D", str(self.cluster / "data"), "-m", "fast",
+                                        "-w", "-t", str(int(timeout)), "stop"]),
+                capture_output=True,
+            )  # fmt: skip
+        for pid in self.pids():  # pg_ctl missing or timed out: the server's own pid, nothing else
+            os.kill(pid, 9)
+        return True
+
+    def reset(self) -> bool:
+        """Forget the runner's own cluster (recreated empty on the next start); False for other kinds."""
+        if self.kind != "postgres":
+            return False
+        shutil.rmtree(self.cluster, ignore_errors=True)
+        return True

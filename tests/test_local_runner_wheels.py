@@ -1,0 +1,60 @@
+"""package-requirements: wheels for MWAA's platform in plugins.zip, a --no-index requirements.txt."""
+
+from __future__ import annotations
+
+import json
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "local-runner"))
+sys.path.insert(0, str(REPO / "mwaa"))
+
+from mwaa_local.requirements import package_requirements  # ruff: ignore[module-import-not-at-top-of-file]
+from recsys_mwaa.packaging import sha256  # ruff: ignore[module-import-not-at-top-of-file]
+
+MWAA_LINE = '--constraint "https://raw.githubusercontent.com/apache/airflow/constraints-3.3.1/constraints-3.12.txt"'
+
+
+def test_wheels_are_for_mwaa_and_install_without_an_index(tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements.txt"
+    # python-slugify brings a dependency (text-unidecode); setproctitle is compiled, so
+    # its wheel shows the platform: cp312 manylinux x86_64 whatever Python runs this test.
+    requirements.write_text(f"{MWAA_LINE}\npython-slugify\nsetproctitle\n")
+    out = tmp_path / "private"
+    result = package_requirements(requirements, out)
+    assert [name.split("-")[0] for name in result["wheels"]] == [
+        "wheels/python_slugify", "wheels/setproctitle", "wheels/text_unidecode",
+    ]  # fmt: skip
+    assert "wheels/python_slugify-8.0.4-py2.py3-none-any.whl" in result["wheels"]  # the constrained version
+    compiled = next(name for name in result["wheels"] if name.startswith("wheels/setproctitle-1.3.7-"))
+    assert "-cp312-cp312-" in compiled and "manylinux" in compiled and compiled.endswith("x86_64.whl")
+    names = zipfile.ZipFile(out / "plugins.zip").namelist()
+    assert "video_recommender/__init__.py" in names and "constraints-3.3.1-py3.12.txt" in names
+    lines = (out / "requirements.txt").read_text().splitlines()
+    assert [line for line in lines if not line.startswith("#")] == [
+        "--no-index",
+        "--find-links /usr/local/airflow/plugins/wheels",
+        '--constraint "/usr/local/airflow/plugins/constraints-3.3.1-py3.12.txt"',
+        "python-slugify",
+        "setproctitle",
+    ]
+    assert (out / "dags" / "recommender_workflow.py").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["plugins.zip"]["sha256"] == sha256(out / "plugins.zip")
+    assert manifest["requirements.txt"]["sha256"] == sha256(out / "requirements.txt")
+
+
+def test_a_requirement_with_no_wheel_is_a_clear_error_and_the_earlier_package_stays(tmp_path: Path) -> None:
+    out = tmp_path / "private"
+    out.mkdir()
+    (out / "requirements.txt").write_text("earlier\n")
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(f"{MWAA_LINE}\nsix==0.0.1\n")
+    with pytest.raises(SystemExit, match=rf"{requirements}: pip could not get wheels for MWAA \(Python 3.12"):
+        package_requirements(requirements, out)
+    assert (out / "requirements.txt").read_text() == "earlier\n"
+    assert not out.with_name("private.tmp").exists()
