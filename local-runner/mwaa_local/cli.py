@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mwaa_local import requirements
+from mwaa_local import docker, requirements
 from mwaa_local.components import COMPONENTS, Runner
 from mwaa_local.paths import DEFAULT_SETTINGS, REPO
 from mwaa_local.startup import run_startup_script
 
 VERBS = ["start", "stop", "status", "logs", "reset-db", "test-requirements", "test-startup-script",
-         "package-requirements"]  # fmt: skip
+         "package-requirements", "prepare-docker"]  # fmt: skip
 
 
 def _start(args: argparse.Namespace) -> int:
@@ -98,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.verb == "package-requirements":
         return _package_requirements(args)
+    if args.verb == "prepare-docker":
+        state = docker.prepare(settings_path=args.settings)
+        print(f"{state}: plugins/, startup/, recommender-data/, airflow.env (generated secrets, mode 0600)")
+        print(f"next: docker compose -f {docker.COMPOSE_FILE.relative_to(REPO)} up --build  (UI http://127.0.0.1:8080)")
+        return 0
     runner = Runner.from_state(args.home, args.port)
     if args.verb == "stop":
         print(f"stopped: {', '.join(runner.stop()) or 'nothing was running'}")
