@@ -52,11 +52,24 @@ def reachable_home() -> Iterator[Path]:
 def test_start_run_stop_on_postgresql(reachable_home: Path) -> None:
     """The whole runner on its own PostgreSQL: UI on 127.0.0.1 only, a real run, nothing left after stop.
 
-    The default (SQLite) start is what the browser test drives (tests/test_browser.py).
+    Its settings file sets configuration options and names a startup script, so the run
+    shows both reach the tasks (job names, storage root). The default start (SQLite,
+    the checked-in settings) is what the browser test drives (tests/test_browser.py).
     """
-    runner = Runner(reachable_home / "runner", free_port(), database="postgres")
+    data = reachable_home / "data"
+    (reachable_home / "startup.sh").write_text(
+        f"export RECOMMENDER_STORAGE_ROOT={data}\nexport MWAA__CORE__DROPPED=1\n"
+    )
+    settings = reachable_home / "settings.yaml"
+    settings.write_text(
+        "airflow_configuration_options:\n  recommender.job_name_prefix: pg-runner\n"
+        "  recommender.synthetic_scale: 0.01\n"
+        f"startup_script: {reachable_home / 'startup.sh'}\n"
+    )
+    runner = Runner(reachable_home / "runner", free_port(), database="postgres", settings_path=settings)
     try:
         info = runner.start()
+        assert info["startup_exports"] == ["RECOMMENDER_STORAGE_ROOT"]  # MWAA__ names are dropped
         assert info["url"] == runner.url and info["password"]
         assert info["database"].startswith("PostgreSQL (the runner's own cluster")
         assert runner.env()["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://airflow:")
@@ -90,13 +103,16 @@ def test_start_run_stop_on_postgresql(reachable_home: Path) -> None:
             token,
             "POST",
             "dags/video_recommender/dagRuns",
-            {"logical_date": None, "conf": {"synthetic_scale": 0.01}},
+            {"logical_date": None, "conf": {}},
         )
         state = run["state"]
         while state not in ("success", "failed") and time.monotonic() < deadline + 180:
             time.sleep(3)
             state = api(runner, token, "GET", f"dags/video_recommender/dagRuns/{run['dag_run_id']}")["state"]
         assert state == "success"
+        metrics = json.loads(next(data.glob("runs/*/metrics.json")).read_text())
+        assert metrics["training_job"].startswith("pg-runner-train-")
+        assert metrics["rows"]["read"] < 100_000  # scale 0.01 from the settings; the default 0.05 reads 219,718
     finally:
         stopped_pids = runner.running() | {f"postgres-{pid}": pid for pid in runner.database.pids()}
         children = [
