@@ -36,9 +36,11 @@ SETTINGS = Settings.from_env()  # environment only: no network, no AWS at parse 
     tags=["recommender", "sagemaker", "factorization-machines"],
     doc_md=__doc__,
     params={
+        # null, not "": the UI's trigger form treats an empty value of a type without
+        # "null" as a missing required field and keeps its Trigger button disabled.
         "input_uri": Param(
-            "",
-            type="string",
+            None,
+            type=["null", "string"],
             description="Reviews TSV (gzip or plain): a local path, file:// or s3:// URI. Empty: generated data.",
         ),
         "run_hyperparameter_opt": Param(

@@ -60,6 +60,19 @@ def test_no_cycles_and_airflow3_authoring(dag) -> None:
         assert old not in source
 
 
+def test_the_ui_trigger_form_accepts_every_default(dag) -> None:
+    """Airflow's trigger form counts an empty ("" or null) value as missing unless the type admits null.
+
+    Such a param keeps the UI's Trigger button disabled (found by tests/test_browser.py).
+    """
+    for name, param in dag.params.items():
+        param.resolve()  # the default validates against its own schema
+        types = param.schema.get("type", [])
+        if param.value in ("", None):
+            assert "null" in (types if isinstance(types, list) else [types]), name
+    assert dag.params.get_param("input_uri").value is None
+
+
 @pytest.mark.parametrize("backend", ["local", "sagemaker"])
 def test_parse_touches_no_network_and_no_heavy_modules(tmp_path: Path, backend: str) -> None:
     """Import the DAG in a fresh interpreter with sockets trapped; list what it loaded."""
