@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -12,8 +11,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
+from runner_processes import free_port, listening_addresses, runner_pids, still_alive
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "local-runner"))
@@ -22,12 +21,6 @@ from mwaa_local.components import Runner  # ruff: ignore[module-import-not-at-to
 from mwaa_local.database import postgres_bin  # ruff: ignore[module-import-not-at-top-of-file]
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def api(runner: Runner, token: str, method: str, path: str, body: dict | None = None) -> dict:
@@ -73,19 +66,9 @@ def test_start_run_stop_on_postgresql(reachable_home: Path) -> None:
         assert info["url"] == runner.url and info["password"]
         assert info["database"].startswith("PostgreSQL (the runner's own cluster")
         assert runner.env()["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://airflow:")
-        pids = runner.running()
-        assert set(pids) == {"api-server", "scheduler", "dag-processor", "triggerer"}
-        db_pids = runner.database.pids()
-        assert len(db_pids) == 1
-        group = [
-            p
-            for pid in [*pids.values(), *db_pids]
-            for p in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-        ]
-        listening = {
-            c.laddr.ip for p in group for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN
-        }
-        assert listening == {"127.0.0.1"}, listening
+        assert set(runner.running()) == {"api-server", "scheduler", "dag-processor", "triggerer"}
+        assert len(runner.database.pids()) == 1
+        assert listening_addresses(runner_pids(runner.home)) == {"127.0.0.1"}
         login = urllib.request.Request(
             f"{runner.url}/auth/token", method="POST", headers={"Content-Type": "application/json"},
             data=json.dumps({"username": "admin", "password": info["password"]}).encode(),
@@ -114,17 +97,7 @@ def test_start_run_stop_on_postgresql(reachable_home: Path) -> None:
         assert metrics["training_job"].startswith("pg-runner-train-")
         assert metrics["rows"]["read"] < 100_000  # scale 0.01 from the settings; the default 0.05 reads 219,718
     finally:
-        stopped_pids = runner.running() | {f"postgres-{pid}": pid for pid in runner.database.pids()}
-        children = [
-            c.pid
-            for pid in stopped_pids.values()
-            if psutil.pid_exists(pid)
-            for c in psutil.Process(pid).children(recursive=True)
-        ]
+        pids = runner_pids(runner.home)
         runner.stop()
-    assert runner.running() == {}
-    assert not [
-        pid
-        for pid in [*stopped_pids.values(), *children]
-        if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    ]
+    assert runner.running() == {} and runner.database.pids() == []
+    assert pids and still_alive(pids) == []
