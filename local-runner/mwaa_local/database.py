@@ -107,13 +107,15 @@ class Database:
         data = self.cluster / "data"
         if not (data / "PG_VERSION").exists():
             self._init(bin_dir)
-        if self.pids():
-            return
+        if not self.pids():
+            self._pg_ctl_start(bin_dir)
+
+    def _pg_ctl_start(self, bin_dir: Path) -> None:
         log = self.cluster / "server.log"
         options = f"-c listen_addresses=127.0.0.1 -p {self._port()} -k {self.cluster}"
         done = subprocess.run(
-            self._as_cluster_owner([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options,
-                                    "-w", "-t", "60", "start"]),
+            self._as_cluster_owner([str(bin_dir / "pg_ctl"), "-D", str(self.cluster / "data"), "-l", str(log),
+                                    "-o", options, "-w", "-t", "60", "start"]),
             capture_output=True, text=True,
         )  # fmt: skip
         if done.returncode:
@@ -148,18 +150,9 @@ class Database:
             pwfile.unlink(missing_ok=True)
         if done.returncode:
             raise SystemExit(f"initdb failed: {done.stderr.strip()[-500:]}")
-        self.start_without_airflow_db(bin_dir)
-
-    def start_without_airflow_db(self, bin_dir: Path) -> None:
-        """First start: the cluster has only the 'postgres' database; create 'airflow'."""
-        log = self.cluster / "server.log"
-        options = f"-c listen_addresses=127.0.0.1 -p {self._port()} -k {self.cluster}"
-        subprocess.run(
-            self._as_cluster_owner([str(bin_dir / "pg_ctl"), "-D", str(self.cluster / "data"), "-l", str(log),
-                                    "-o", options, "-w", "-t", "60", "start"]),
-            check=True, capture_output=True,
-        )  # fmt: skip
-        env = dict(os.environ, PGPASSWORD=(self.cluster / "password").read_text().strip())
+        # The new cluster has only the 'postgres' database; Airflow gets its own.
+        self._pg_ctl_start(bin_dir)
+        env = dict(os.environ, PGPASSWORD=password)
         subprocess.run(
             [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self._port()), "-U", "airflow", "airflow"],
             check=True, env=env, capture_output=True,
