@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -14,7 +15,8 @@ sys.path.insert(0, str(REPO / "local-runner"))
 sys.path.insert(0, str(REPO / "mwaa"))
 
 from mwaa_local.requirements import package_requirements  # ruff: ignore[module-import-not-at-top-of-file]
-from recsys_mwaa.packaging import sha256  # ruff: ignore[module-import-not-at-top-of-file]
+from recsys_mwaa import validation  # ruff: ignore[module-import-not-at-top-of-file]
+from recsys_mwaa.packaging import Package, sha256  # ruff: ignore[module-import-not-at-top-of-file]
 
 MWAA_LINE = '--constraint "https://raw.githubusercontent.com/apache/airflow/constraints-3.3.1/constraints-3.12.txt"'
 
@@ -46,6 +48,24 @@ def test_wheels_are_for_mwaa_and_install_without_an_index(tmp_path: Path) -> Non
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["plugins.zip"]["sha256"] == sha256(out / "plugins.zip")
     assert manifest["requirements.txt"]["sha256"] == sha256(out / "requirements.txt")
+
+    # recsys-mwaa validate knows this form: the wheels in plugins.zip install it with no index.
+    assert validation.requirements_problems(Package(out)) == []
+    validated = subprocess.run(
+        [sys.executable, str(REPO / "mwaa" / "recsys-mwaa"), "validate", "--dist", "private", "--skip-resolution"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert validated.returncode == 0 and "DAGs video_recommender parsed" in validated.stdout, validated.stderr
+    # Without one of the wheels the check fails and says which package is missing.
+    crippled = tmp_path / "crippled"
+    crippled.mkdir()
+    (crippled / "requirements.txt").write_bytes((out / "requirements.txt").read_bytes())
+    with zipfile.ZipFile(out / "plugins.zip") as src, zipfile.ZipFile(crippled / "plugins.zip", "w") as dst:
+        for info in src.infolist():
+            if "text_unidecode" not in info.filename:
+                dst.writestr(info, src.read(info))
+    problems = validation.requirements_problems(Package(crippled))
+    assert len(problems) == 1 and "without an index" in problems[0] and "text-unidecode" in problems[0], problems
 
 
 def test_a_requirement_with_no_wheel_is_a_clear_error_and_the_earlier_package_stays(tmp_path: Path) -> None:

@@ -16,13 +16,13 @@ from pathlib import Path
 
 from mwaa_local.paths import CONSTRAINTS, PYTHON, REPO
 
+sys.path.insert(0, str(REPO / "mwaa"))
+from recsys_mwaa import packaging, validation
+
 _CONSTRAINT_LINE = re.compile(r"\s*(-c|--constraint)[\s=]")
-# MWAA's image: Python 3.12 on Amazon Linux 2023 (glibc 2.34), x86_64. The wheels are
-# picked for that platform whatever this machine is, so a Mac can package them too.
-MWAA_PYTHON_VERSION = "3.12"
-MWAA_PLATFORMS = ("manylinux_2_34_x86_64", "manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
-# Where MWAA unpacks plugins.zip; requirements.txt of a private network points there.
-MWAA_PLUGINS = "/usr/local/airflow/plugins"
+# The wheels are picked for MWAA's platform (validation.MWAA_PLATFORMS) whatever this
+# machine is, so a Mac can package them too.
+MWAA_PYTHON_VERSION = validation.MWAA_PYTHON_VERSION
 WHEELS_FOLDER = "wheels"
 
 
@@ -47,20 +47,13 @@ def install(requirements: Path, python: Path = PYTHON) -> int:
         Path(local.name).unlink(missing_ok=True)
 
 
-def _platform_args() -> list[str]:
-    args = ["--only-binary=:all:", "--python-version", MWAA_PYTHON_VERSION, "--implementation", "cp"]
-    for platform in MWAA_PLATFORMS:
-        args += ["--platform", platform]
-    return args
-
-
 def private_requirements(requirements: Path) -> str:
     """requirements.txt for an MWAA environment without internet: wheels and constraints from plugins.zip."""
     lines = [
         "# Private network: every package comes from the wheels in plugins.zip (mwaa-local package-requirements).",
         "--no-index",
-        f"--find-links {MWAA_PLUGINS}/{WHEELS_FOLDER}",
-        f'--constraint "{MWAA_PLUGINS}/{CONSTRAINTS.name}"',
+        f"--find-links {validation.MWAA_PLUGINS}/{WHEELS_FOLDER}",
+        validation.PRIVATE_CONSTRAINT,
     ]
     lines += [line for line in requirements.read_text().splitlines() if not _CONSTRAINT_LINE.match(line)]
     return "\n".join(lines) + "\n"
@@ -73,7 +66,7 @@ def download_wheels(requirements: Path, dest: Path, python: Path = PYTHON) -> No
     try:
         done = subprocess.run(
             [str(python), "-m", "pip", "download", "--disable-pip-version-check", "-q", "-r", local.name,
-             "--dest", str(dest), *_platform_args()],
+             "--dest", str(dest), *validation.mwaa_platform_args()],
             capture_output=True, text=True,
         )  # fmt: skip
     finally:
@@ -86,24 +79,6 @@ def download_wheels(requirements: Path, dest: Path, python: Path = PYTHON) -> No
         )
 
 
-def check_offline_install(requirements_text: str, wheels: Path, python: Path = PYTHON) -> None:
-    """Prove the wheels alone satisfy the private requirements.txt: a dry-run install with no index."""
-    with tempfile.TemporaryDirectory() as scratch:
-        req = Path(scratch) / "requirements.txt"
-        req.write_text(
-            requirements_text.replace(f"{MWAA_PLUGINS}/{WHEELS_FOLDER}", str(wheels)).replace(
-                f"{MWAA_PLUGINS}/{CONSTRAINTS.name}", str(CONSTRAINTS)
-            )
-        )
-        done = subprocess.run(
-            [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--dry-run",
-             "--ignore-installed", "--target", str(Path(scratch) / "target"), "-r", str(req), *_platform_args()],
-            capture_output=True, text=True,
-        )  # fmt: skip
-    if done.returncode:
-        raise SystemExit(f"the downloaded wheels do not install offline: {done.stderr.strip()[-600:]}")
-
-
 def package_requirements(requirements: Path, out: Path, python: Path = PYTHON) -> dict:
     """Write ``out`` = a package for a private MWAA network: dags/, plugins.zip with wheels, requirements.txt.
 
@@ -111,9 +86,6 @@ def package_requirements(requirements: Path, out: Path, python: Path = PYTHON) -
     requirements.txt installs from there with ``--no-index``. Written under a temporary
     name and renamed, so a failure leaves any earlier ``out`` whole.
     """
-    sys.path.insert(0, str(REPO / "mwaa"))
-    from recsys_mwaa import packaging
-
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -122,7 +94,9 @@ def package_requirements(requirements: Path, out: Path, python: Path = PYTHON) -
         wheels.mkdir()
         download_wheels(requirements, wheels, python)
         text = private_requirements(requirements)
-        check_offline_install(text, wheels, python)
+        problems = validation.offline_install_problems(text, wheels)
+        if problems:
+            raise SystemExit(f"{requirements}: {problems[0]}")
         with zipfile.ZipFile(package.plugins_zip, "a") as zf:
             for wheel in sorted(wheels.glob("*.whl")):  # stored: wheels are zips already
                 zf.writestr(

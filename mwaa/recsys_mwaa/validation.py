@@ -17,6 +17,13 @@ MWAA_CONSTRAINT = (
     '--constraint "https://raw.githubusercontent.com/apache/airflow/constraints-3.3.1/constraints-3.12.txt"'
 )
 VENDORED_CONSTRAINTS = REPO / "requirements" / "constraints-3.3.1-py3.12.txt"
+# A package for a private network (local-runner/mwaa-local package-requirements) installs
+# from plugins.zip: the wheels and this copy of the constraints, with no index.
+MWAA_PLUGINS = "/usr/local/airflow/plugins"
+PRIVATE_CONSTRAINT = f'--constraint "{MWAA_PLUGINS}/{VENDORED_CONSTRAINTS.name}"'
+# MWAA's image: Python 3.12 on Amazon Linux 2023 (glibc 2.34), x86_64.
+MWAA_PYTHON_VERSION = "3.12"
+MWAA_PLATFORMS = ("manylinux_2_34_x86_64", "manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
 MAX_PLUGINS_BYTES = 1_000_000_000  # MWAA: keep plugins.zip under 1 GB (installs past 10 min are rolled back)
 PACKAGE_NAME = "video_recommender"
 
@@ -49,9 +56,12 @@ def zip_problems(package: Package) -> list[str]:
 def requirements_problems(package: Package, resolve: bool = True) -> list[str]:
     lines = package.requirements.read_text().splitlines()
     constraint_lines = [line for line in lines if re.match(r"\s*#?\s*(-c|--constraint)\s", line)]
+    if constraint_lines == [PRIVATE_CONSTRAINT]:
+        return _private_requirements_problems(package, lines, resolve)
     if constraint_lines != [MWAA_CONSTRAINT]:
         return [
-            f"requirements.txt must carry exactly MWAA's constraint line {MWAA_CONSTRAINT!r}; found {constraint_lines}"
+            f"requirements.txt must carry exactly MWAA's constraint line {MWAA_CONSTRAINT!r} "
+            f"(or, for a private network, {PRIVATE_CONSTRAINT!r}); found {constraint_lines}"
         ]
     if not resolve:
         return []
@@ -88,6 +98,7 @@ print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "
 
 def dag_report(package: Package) -> dict:
     """Import the packaged DAGs with the packaged plugins.zip unpacked as MWAA does."""
+    dags = package.dags.resolve()  # the probe runs in a temporary folder: a relative --dist must not break it
     with tempfile.TemporaryDirectory() as tmp:
         plugins = Path(tmp) / "plugins"
         with zipfile.ZipFile(package.plugins_zip) as zf:
@@ -95,12 +106,12 @@ def dag_report(package: Package) -> dict:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("AIRFLOW__")}
         env |= {
             "AIRFLOW_HOME": str(Path(tmp) / "airflow"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(package.dags),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         }
         done = subprocess.run(
-            [sys.executable, "-c", PROBE, str(package.dags)], capture_output=True, text=True, env=env, cwd=tmp
+            [sys.executable, "-c", PROBE, str(dags)], capture_output=True, text=True, env=env, cwd=tmp
         )
     if done.returncode:
         return {"errors": {"<import>": done.stderr[-2000:]}, "dags": [], "seconds": None}
@@ -115,3 +126,63 @@ def dag_problems(report: dict) -> list[str]:
     if not report["dags"]:
         problems.append("no DAG found in the packaged dags/")
     return problems
+
+
+def mwaa_platform_args() -> list[str]:
+    """pip options that pick wheels for MWAA's platform, whatever machine runs pip."""
+    args = ["--only-binary=:all:", "--python-version", MWAA_PYTHON_VERSION, "--implementation", "cp"]
+    for platform in MWAA_PLATFORMS:
+        args += ["--platform", platform]
+    return args
+
+
+def _find_links_folder(requirements_text: str) -> str | None:
+    match = re.search(rf"^--find-links\s+{re.escape(MWAA_PLUGINS)}/(\S+?)/?\s*$", requirements_text, re.M)
+    return match.group(1) if match and "--no-index" in requirements_text.splitlines() else None
+
+
+def offline_install_problems(requirements_text: str, wheels: Path) -> list[str]:
+    """Whether the wheels in ``wheels`` alone install ``requirements_text`` on MWAA's platform (a dry run)."""
+    folder = _find_links_folder(requirements_text)
+    if folder is None:
+        return [f"requirements.txt for a private network needs --no-index and --find-links {MWAA_PLUGINS}/<folder>"]
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / "requirements.txt"
+        local.write_text(
+            requirements_text.replace(f"{MWAA_PLUGINS}/{folder}", str(wheels)).replace(
+                PRIVATE_CONSTRAINT, f'--constraint "{VENDORED_CONSTRAINTS}"'
+            )
+        )
+        done = subprocess.run(
+            # --isolated and no PIP_* variables: only these wheels, not a find-links or index of this machine's.
+            [sys.executable, "-m", "pip", "--isolated", "install", "--dry-run", "--disable-pip-version-check",
+             "--ignore-installed", "--target", str(Path(tmp) / "target"), "-r", str(local), *mwaa_platform_args()],
+            capture_output=True, text=True, env={k: v for k, v in os.environ.items() if not k.startswith("PIP_")},
+        )  # fmt: skip
+    if done.returncode:
+        lines = [line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+        telling = [line for line in lines if re.search(r"depends on|No matching distribution|Could not find", line)]
+        return ["the wheels do not install requirements.txt without an index: " + " | ".join((telling or lines)[-3:])]
+    return []
+
+
+def _private_requirements_problems(package: Package, lines: list[str], resolve: bool) -> list[str]:
+    """A private-network package: constraints and wheels come from plugins.zip (see PRIVATE_CONSTRAINT)."""
+    text = "\n".join(lines) + "\n"
+    folder = _find_links_folder(text)
+    if folder is None:
+        return [f"requirements.txt for a private network needs --no-index and --find-links {MWAA_PLUGINS}/<folder>"]
+    with zipfile.ZipFile(package.plugins_zip) as zf:
+        names = zf.namelist()
+        if VENDORED_CONSTRAINTS.name not in names:
+            return [f"requirements.txt names {MWAA_PLUGINS}/{VENDORED_CONSTRAINTS.name}, which plugins.zip lacks"]
+        if zf.read(VENDORED_CONSTRAINTS.name) != VENDORED_CONSTRAINTS.read_bytes():
+            return [f"plugins.zip's {VENDORED_CONSTRAINTS.name} differs from MWAA's (requirements/)"]
+        wheels = [n for n in names if n.startswith(f"{folder}/") and n.endswith(".whl")]
+        if not wheels:
+            return [f"--find-links {MWAA_PLUGINS}/{folder}: plugins.zip has no wheels in {folder}/"]
+        if not resolve:
+            return []
+        with tempfile.TemporaryDirectory() as tmp:
+            zf.extractall(tmp, wheels)
+            return offline_install_problems(text, Path(tmp) / folder)
