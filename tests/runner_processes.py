@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 from pathlib import Path
 
@@ -15,17 +17,25 @@ def free_port() -> int:
 
 
 def runner_pids(home: Path) -> list[int]:
-    """Every live process of the runner in ``home``: components, their children, its own PostgreSQL."""
-    roots = [int(p.read_text()) for p in (home / "pids").glob("*.pid")]
+    """Every live process of the runner in ``home``: components, their sessions and children, its PostgreSQL."""
+    roots = []
+    for record in (home / "pids").glob("*.json"):
+        roots.append(json.loads(record.read_text())["pid"])
     postmaster = home / "postgres" / "data" / "postmaster.pid"
     if postmaster.exists():
         roots.append(int(postmaster.read_text().split()[0]))
-    found = []
+    found = set()
     for pid in roots:
         if psutil.pid_exists(pid):
             process = psutil.Process(pid)
-            found += [process.pid, *(c.pid for c in process.children(recursive=True))]
-    return found
+            found |= {process.pid, *(c.pid for c in process.children(recursive=True))}
+    for process in psutil.process_iter():
+        try:
+            if os.getsid(process.pid) in roots:
+                found.add(process.pid)
+        except (ProcessLookupError, PermissionError):
+            continue
+    return sorted(found)
 
 
 def still_alive(pids: list[int]) -> list[int]:

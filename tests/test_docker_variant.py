@@ -109,3 +109,17 @@ def test_hadolint_does_find_problems(tmp_path: Path) -> None:
     bad.write_text("FROM amazonlinux\nRUN cd /tmp && yum install -y gcc\n")
     done = subprocess.run([str(HADOLINT), str(bad)], capture_output=True, text=True)
     assert done.returncode != 0 and "DL3006" in done.stdout  # untagged base image
+
+
+def test_env_file_values_reach_the_containers_unchanged(tmp_path: Path) -> None:
+    """Quotes, $, backslashes and newlines survive Compose's env-file parser (no interpolation)."""
+    tricky = {"quote": "it's $HOME", "windows": "C:\\path\\", "lines": "two\nlines", "json": 'say "hi" ${X}'}
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(json.dumps({"variables": tricky}))  # JSON is YAML
+    state = docker.prepare(tmp_path / "state", settings)
+    done = compose(docker.COMPOSE_FILE, state, "config", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    env = json.loads(done.stdout)["services"]["worker"]["environment"]
+    # config prints a Compose file again, where a literal $ is written $$.
+    seen = {name: env[f"AIRFLOW_VAR_{name.upper()}"].replace("$$", "$") for name in tricky}
+    assert seen == tricky

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -96,8 +97,18 @@ def test_start_run_stop_on_postgresql(reachable_home: Path) -> None:
         metrics = json.loads(next(data.glob("runs/*/metrics.json")).read_text())
         assert metrics["training_job"].startswith("pg-runner-train-")
         assert metrics["rows"]["read"] < 100_000  # scale 0.01 from the settings; the default 0.05 reads 219,718
+
+        # A second run, stopped while a task runs: the task (its own process group) must end too.
+        run = api(runner, token, "POST", "dags/video_recommender/dagRuns", {"logical_date": None, "conf": {}})
+        path = f"dags/video_recommender/dagRuns/{run['dag_run_id']}/taskInstances"
+        while not any(t["state"] == "running" for t in api(runner, token, "GET", path)["task_instances"]):
+            assert time.monotonic() < deadline + 300, "no task started running"
+            time.sleep(0.5)
+        busy = runner_pids(runner.home)
+        assert [pid for pid in busy if os.getpgid(pid) != os.getsid(pid)], "no task process in a group of its own"
     finally:
         pids = runner_pids(runner.home)
-        runner.stop()
+        stopped = runner.stop()
+    assert stopped == ["api-server", "scheduler", "dag-processor", "triggerer", "postgres"]
     assert runner.running() == {} and runner.database.pids() == []
     assert pids and still_alive(pids) == []

@@ -79,6 +79,22 @@ def test_airflow_itself_reads_the_connections_variables_and_options(tmp_path: Pa
         ("connectons: {}\n", "connectons", "unknown key"),
         ("connections:\n  db:\n    host: x\n", "connections.db", "at least conn_type"),
         ("startup_script: nowhere/startup.sh\n", "startup_script", "does not exist"),
+        ("airflow_configuration_options:\n  core.fernet_key: abc\n", "airflow_configuration_options.core.fernet_key",
+         "looks like a credential"),
+        ("airflow_configuration_options:\n  celery.broker_url: redis://:hunter2@cache:6379/0\n",
+         "airflow_configuration_options.celery.broker_url", "looks like a credential"),
+        ("connections:\n  db:\n    conn_type: postgres\n    host: postgres://u:hunter2@h/db\n", "connections.db.host",
+         "looks like a credential"),
+        ("connections:\n  api:\n    conn_type: http\n    extra:\n      headers: [{Authorization: x}]\n",
+         "connections.api.extra.headers[0].Authorization", "looks like a credential"),
+        ("variables:\n  deploy_key_id: AKIAIOSFODNN7EXAMPLE\n", "variables.deploy_key_id", "looks like a credential"),
+        ("variables:\n  sa: {keyfile_dict: '-----BEGIN PRIVATE KEY-----'}\n", "variables.sa", "looks like a credential"),
+        ("airflow_configuration_options:\n  core.parallelism: 32\n", "airflow_configuration_options.core.parallelism",
+         "set by the runner itself"),
+        ("connections:\n  db:\n    conn_type: postgres\n    port: '5432x'\n", "connections.db.port",
+         "expected a port number"),
+        ("connections:\n  db: {conn_type: postgres}\n  DB: {conn_type: postgres}\n", "connections.DB",
+         "only in case"),
     ],
 )  # fmt: skip
 def test_refused_entries_name_the_file_and_the_entry(tmp_path: Path, text: str, entry: str, expected: str) -> None:
@@ -99,3 +115,15 @@ def test_a_startup_script_named_in_the_file_is_found_relative_to_the_repository(
     (tmp_path / "startup.sh").write_text("export RECOMMENDER_SEED=3\n")
     path = write(tmp_path, "startup_script: startup.sh\n")
     assert load(path, tmp_path).startup_script == tmp_path / "startup.sh"
+
+
+def test_ordinary_names_that_merely_contain_secret_words_are_accepted(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "airflow_configuration_options:\n  secrets.backend: airflow.providers.amazon.aws.secrets.secrets_manager."
+        "SecretsManagerBackend\n  recommender.tokenizer: words\n"
+        "variables:\n  max_tokens: 512\n  first_pass: true\n",
+    )
+    settings = load(path, REPO)
+    assert settings.variables == ("max_tokens", "first_pass")
+    assert settings.env["AIRFLOW__SECRETS__BACKEND"].endswith("SecretsManagerBackend")

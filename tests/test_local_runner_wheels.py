@@ -78,3 +78,17 @@ def test_a_requirement_with_no_wheel_is_a_clear_error_and_the_earlier_package_st
         package_requirements(requirements, out)
     assert (out / "requirements.txt").read_text() == "earlier\n"
     assert not out.with_name("private.tmp").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "folder"),
+    [
+        ("--no-index\n--find-links /usr/local/airflow/plugins\nx\n", ""),  # AWS's documented form: the zip root
+        ("--no-index\n-f /usr/local/airflow/plugins/wheels\n", "wheels"),
+        ("--no-index\n--find-links=/usr/local/airflow/plugins/wheels/\n", "wheels"),
+        ("--find-links /usr/local/airflow/plugins/wheels\n", None),  # without --no-index pip would use PyPI
+        ("--no-index\n--find-links /tmp/wheels\n", None),
+    ],
+)
+def test_private_requirements_name_a_folder_of_plugins_zip(text: str, folder: str | None) -> None:
+    assert validation._find_links_folder(text) == folder

@@ -1,10 +1,11 @@
 """mwaa-local: the official MWAA local runner's verbs, without Docker.
 
-local-runner/mwaa-local start [--port 8080] [--db sqlite|postgres | --db-url URL] [--settings FILE]
-local-runner/mwaa-local status | logs | stop | reset-db
+local-runner/mwaa-local start [--port 8080] [--db sqlite|postgres | --db-url URL] [--settings FILE] [--home DIR]
+local-runner/mwaa-local status | logs | stop | reset-db        [--home DIR]
 local-runner/mwaa-local test-requirements [requirements.txt]
-local-runner/mwaa-local test-startup-script startup.sh
+local-runner/mwaa-local test-startup-script startup.sh [--component worker|scheduler|webserver]
 local-runner/mwaa-local package-requirements [requirements.txt] [--out dist/private]
+local-runner/mwaa-local prepare-docker [--docker-state DIR]   # then: docker compose ... up (README)
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ VERBS = ["start", "stop", "status", "logs", "reset-db", "test-requirements", "te
 
 
 def _start(args: argparse.Namespace) -> int:
+    if args.db_url and args.db == "postgres":
+        raise SystemExit("--db postgres runs the runner's own cluster; --db-url names yours: give one of them")
     runner = Runner(args.home, args.port, args.db, args.db_url or "", args.settings, not args.skip_requirements)
     info = runner.start()
     print(f"Airflow UI: {info['url']}  (log in as {info['user']}, password {info['password']})")
@@ -40,7 +43,9 @@ def _status(runner: Runner) -> int:
         print(f"{component:<14} {'running, pid ' + str(running[component]) if component in running else 'stopped'}")
     db_pids = runner.database.pids()
     print(f"{'database':<14} {runner.database.describe()}" + (f", pid {db_pids[0]}" if db_pids else ""))
-    print(f"UI {runner.url}: {'healthy' if runner.healthy() else 'not answering'}")
+    health = runner.health() if "api-server" in running else {}
+    report = ", ".join(f"{k} {v}" for k, v in health.items()) if health else "not answering"
+    print(f"UI {runner.url}: {report}")
     return 0
 
 
@@ -56,7 +61,7 @@ def _logs(runner: Runner, lines: int = 20) -> int:
 
 def _package_requirements(args: argparse.Namespace) -> int:
     source = args.path or REPO / "requirements" / "requirements.txt"
-    result = requirements.package_requirements(source, args.out)
+    result = requirements.package_requirements(source, args.out.resolve())
     print(f"{len(result['wheels'])} wheels for MWAA (Python {requirements.MWAA_PYTHON_VERSION}, manylinux x86_64):")
     for name in result["wheels"]:
         print(f"  {name}")
@@ -65,8 +70,19 @@ def _package_requirements(args: argparse.Namespace) -> int:
           "(--no-index, installs from plugins.zip); checked: the wheels alone install it")  # fmt: skip
     if size > 2**30:
         print("warning: plugins.zip is over 1 GB, MWAA's recommended limit")
-    print(f"deploy it with: mwaa/recsys-mwaa deploy --dist {result['root']} ...")
+    print(f"check and deploy it with: mwaa/recsys-mwaa validate --dist {result['root']}; mwaa/recsys-mwaa deploy "
+          f"--dist {result['root']} ...")  # fmt: skip
     return 0
+
+
+def _test_requirements(args: argparse.Namespace) -> int:
+    code = requirements.install(args.path or REPO / "requirements" / "requirements.txt", dry_run=True)
+    if code:
+        print(f"pip failed with exit code {code}")
+    else:
+        print("requirements.txt resolves and downloads under MWAA's constraints (pip dry run; the runner's "
+              "environment is unchanged)")  # fmt: skip
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,27 +96,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db-url", help="a PostgreSQL server you run: postgresql+psycopg2://user:pw@host:port/db")
     parser.add_argument("--settings", type=Path, default=DEFAULT_SETTINGS, help="default: %(default)s")
     parser.add_argument("--skip-requirements", action="store_true", help="start without the pip install step")
+    parser.add_argument("--component", default="worker", choices=["worker", "scheduler", "webserver"],
+                        help="test-startup-script: the MWAA_AIRFLOW_COMPONENT the script sees")  # fmt: skip
     parser.add_argument("--out", type=Path, default=REPO / "dist" / "private", help="package-requirements output")
+    parser.add_argument("--docker-state", type=Path, default=docker.DEFAULT_STATE,
+                        help="prepare-docker output (compose reads it as MWAA_LOCAL_STATE)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.verb == "start":
         return _start(args)
     if args.verb == "test-requirements":
-        code = requirements.install(args.path or REPO / "requirements" / "requirements.txt")
-        print(
-            "requirements.txt installs under MWAA's constraints" if code == 0 else f"pip failed with exit code {code}"
-        )
-        return code
+        return _test_requirements(args)
     if args.verb == "test-startup-script":
         if not args.path:
             raise SystemExit("test-startup-script needs the script's path")
-        for name, value in sorted(run_startup_script(args.path).items()):
+        for name, value in sorted(run_startup_script(args.path, args.component, echo=True).items()):
             print(f"export {name}={value}")
         return 0
     if args.verb == "package-requirements":
         return _package_requirements(args)
     if args.verb == "prepare-docker":
-        state = docker.prepare(settings_path=args.settings)
+        state = docker.prepare(args.docker_state.resolve(), args.settings)
         print(f"{state}: plugins/, startup/, recommender-data/, airflow.env (generated secrets, mode 0600)")
+        if state != docker.DEFAULT_STATE:
+            print(f"export MWAA_LOCAL_STATE={state} before docker compose")
         print(f"next: docker compose -f {docker.COMPOSE_FILE.relative_to(REPO)} up --build  (UI http://127.0.0.1:8080)")
         return 0
     runner = Runner.from_state(args.home, args.port)

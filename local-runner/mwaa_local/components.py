@@ -1,13 +1,14 @@
 """The four Airflow 3.3.1 components, started and stopped as MWAA's image would run them.
 
 ``start`` follows MWAA's order: the startup script (its rules), requirements.txt under
-the constraints, then Airflow. The packaged plugins.zip (``mwaa/recsys-mwaa package``)
-is unpacked into the runner's plugins folder as MWAA does, the packaged dags/ are the
-DAG folder, and api-server, scheduler, dag-processor and triggerer run from the
-project's pinned .venv bound to 127.0.0.1 (the scheduler's and triggerer's log servers,
-which listen on every interface, are switched off). All state lives under one folder;
-``stop`` ends only the process groups ``start`` recorded, and the runner's own
-PostgreSQL.
+the constraints, then Airflow. The packaged dags/ and plugins.zip are copied into the
+runner's folder (as MWAA syncs them from S3; rebuilding dist/ does not pull them from
+under a running runner), plugins.zip unpacked as MWAA does. api-server, scheduler,
+dag-processor and triggerer run from the project's pinned .venv bound to 127.0.0.1 (the
+scheduler's and triggerer's log servers, which listen on every interface, are off). All
+state lives under one folder. Each component is its own session; ``stop`` ends exactly
+those sessions (tasks included) after checking each recorded PID is still the process
+it started, and the runner's own PostgreSQL.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
+
+import psutil
 
 from mwaa_local import requirements
 from mwaa_local.database import Database
@@ -35,14 +39,25 @@ COMPONENTS = {
     "dag-processor": ["dag-processor"],
     "triggerer": ["triggerer", "--skip-serve-logs"],
 }
+# The MWAA container whose startup-script run each component gets (MWAA_AIRFLOW_COMPONENT).
+# LocalExecutor runs tasks under the scheduler, so it and its neighbours get the worker's.
+MWAA_CONTAINER = {"api-server": "webserver", "scheduler": "worker", "dag-processor": "worker", "triggerer": "worker"}
+# /api/v2/monitor/health names for the components that report a heartbeat.
+HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+# Variables of the caller's shell that MWAA would not see; the settings file is the truth.
+DROPPED_PREFIXES = ("AIRFLOW", "RECOMMENDER_")
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
+def _session(pid: int) -> list[psutil.Process]:
+    """Every live process in the session ``pid`` leads (a component, its workers and tasks)."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if os.getsid(process.pid) == pid and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return found
 
 
 class Runner:
@@ -55,9 +70,9 @@ class Runner:
         settings_path: Path = DEFAULT_SETTINGS,
         install_requirements: bool = True,
     ) -> None:
-        self.home = home
+        self.home = home.resolve()
         self.port = port
-        self.database = Database("url" if db_url else database, home, db_url)
+        self.database = Database("url" if db_url else database, self.home, db_url)
         self.settings_path = settings_path
         self.install_requirements = install_requirements
 
@@ -74,17 +89,22 @@ class Runner:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def env(self, settings: RunnerSettings | None = None, startup: dict[str, str] | None = None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW") and k != "PYTHONPATH"}
-        env |= (settings.env if settings else {}) | (startup or {})
+    def env(
+        self, settings: RunnerSettings | None = None, startup: dict[str, str] | None = None, database: bool = True
+    ) -> dict[str, str]:
+        """MWAA's precedence: shell < startup-script exports < configuration options < the runner's own.
+
+        ``database=False`` leaves out the DB connection (the startup script runs before the DB exists).
+        """
+        env = {k: v for k, v in os.environ.items() if not k.startswith(DROPPED_PREFIXES) and k != "PYTHONPATH"}
+        env |= (startup or {}) | (settings.env if settings else {})
         env |= {
             "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dist" / "dags"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.home / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.home / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(min(8, 2 * (os.cpu_count() or 1))),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.database.sql_alchemy_conn(),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API__BASE_URL": self.url,
@@ -94,49 +114,86 @@ class Runner:
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         }
+        if database:
+            env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = self.database.sql_alchemy_conn()
         return env
 
     def _pid_file(self, component: str) -> Path:
-        return self.home / "pids" / f"{component}.pid"
+        return self.home / "pids" / f"{component}.json"
 
     def running(self) -> dict[str, int]:
+        """Components whose recorded process is alive and is still the one start launched (no reused PID)."""
         alive = {}
         for component in COMPONENTS:
-            path = self._pid_file(component)
-            if path.exists():
-                pid = int(path.read_text())
-                if _group_alive(pid):
-                    alive[component] = pid
+            try:
+                record = json.loads(self._pid_file(component).read_text())
+                process = psutil.Process(record["pid"])
+                if process.create_time() == record["created"] and process.status() != psutil.STATUS_ZOMBIE:
+                    alive[component] = record["pid"]
+            except (OSError, ValueError, KeyError, TypeError, psutil.Error):
+                continue
         return alive
+
+    def _write_json(self, path: Path, data: dict, mode: int = 0o644) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "w") as f:
+            json.dump(data, f, indent=2)
+        tmp.rename(path)
 
     def _write_state(self) -> None:
         state = {"port": self.port, "database": self.database.kind, "db_url": self.database.url}
-        path = self.home / "runner.json"
-        path.write_text(json.dumps(state, indent=2) + "\n")
-        path.chmod(0o600)  # a --db-url may carry a password
+        self._write_json(self.home / "runner.json", state, mode=0o600)  # a --db-url may carry a password
 
-    def prepare(self) -> tuple[RunnerSettings, dict[str, str]]:
-        """MWAA's order before Airflow starts: startup script, requirements, plugins.zip; then the DB."""
-        settings = load(self.settings_path, REPO)
-        self.home.mkdir(parents=True, exist_ok=True)
-        startup = run_startup_script(settings.startup_script) if settings.startup_script else {}
-        subprocess.run(
-            [str(PYTHON), str(REPO / "mwaa" / "recsys-mwaa"), "package"], check=True, stdout=subprocess.DEVNULL
-        )
-        if self.install_requirements:
-            code = requirements.install(REPO / "dist" / "requirements.txt")
-            if code:
-                raise SystemExit(f"requirements.txt did not install (pip exit code {code}); Airflow not started")
+    def _check_port(self) -> None:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", self.port))
+            except OSError:
+                raise SystemExit(
+                    f"127.0.0.1:{self.port} is in use (another Airflow, or the Docker variant?); "
+                    "stop it or choose --port"
+                ) from None
+
+    def _package(self) -> None:
+        done = subprocess.run([str(PYTHON), str(REPO / "mwaa" / "recsys-mwaa"), "package"], capture_output=True,
+                              text=True)  # fmt: skip
+        if done.returncode:
+            raise SystemExit(f"mwaa/recsys-mwaa package failed: {done.stderr.strip()[-800:]}")
+        dags = self.home / "dags"
+        shutil.rmtree(dags, ignore_errors=True)
+        shutil.copytree(REPO / "dist" / "dags", dags)
         plugins = self.home / "plugins"
         shutil.rmtree(plugins, ignore_errors=True)
         with zipfile.ZipFile(REPO / "dist" / "plugins.zip") as zf:
             zf.extractall(plugins)
+        shutil.copyfile(REPO / "dist" / "requirements.txt", self.home / "requirements.txt")
+
+    def prepare(self) -> tuple[RunnerSettings, dict[str, dict[str, str]]]:
+        """MWAA's order before Airflow starts: startup script, requirements, dags/plugins; then the DB."""
+        settings = load(self.settings_path, REPO)
+        self.home.mkdir(parents=True, exist_ok=True)
+        dropped = sorted(k for k in os.environ if k.startswith("RECOMMENDER_"))
+        if dropped:
+            print(f"ignored from your shell (MWAA would not see them; use {self.settings_path.name}): "
+                  f"{', '.join(dropped)}")  # fmt: skip
+        startup: dict[str, dict[str, str]] = {}
+        if settings.startup_script:
+            base = self.env(settings, database=False)
+            runs = {
+                c: run_startup_script(settings.startup_script, c, environ=base) for c in set(MWAA_CONTAINER.values())
+            }
+            startup = {component: runs[container] for component, container in MWAA_CONTAINER.items()}
+        self._package()
+        if self.install_requirements:
+            code = requirements.install(self.home / "requirements.txt")
+            if code:
+                raise SystemExit(f"requirements.txt did not install (pip exit code {code}); Airflow not started")
         self._write_state()  # before the DB starts, so stop finds a cluster a failed start leaves
         self.database.start()
         migrated = subprocess.run(
-            [str(PYTHON), "-m", "airflow", "db", "migrate"], env=self.env(settings, startup), capture_output=True,
-            text=True,
-        )  # fmt: skip
+            [str(PYTHON), "-m", "airflow", "db", "migrate"], env=self.env(settings), capture_output=True, text=True
+        )
         if migrated.returncode:
             self.database.stop()
             raise SystemExit(f"airflow db migrate failed: {migrated.stderr.strip()[-800:]}")
@@ -145,61 +202,78 @@ class Runner:
     def start(self, timeout: float = 180) -> dict:
         if self.running():
             raise SystemExit(f"already running: {self.running()} (state in {self.home}); run stop first")
+        self._check_port()
         settings, startup = self.prepare()
         (self.home / "pids").mkdir(exist_ok=True)
         (self.home / "logs").mkdir(exist_ok=True)
-        env = self.env(settings, startup)
+        processes = {}
         for component, args in COMPONENTS.items():
             with (self.home / "logs" / f"{component}.log").open("ab") as log:
-                process = subprocess.Popen([str(PYTHON), "-m", "airflow", *args], env=env, stdout=log,
-                                           stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-            self._pid_file(component).write_text(str(process.pid))
+                processes[component] = subprocess.Popen(
+                    [str(PYTHON), "-m", "airflow", *args], env=self.env(settings, startup.get(component)),
+                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                )  # fmt: skip
+            pid = processes[component].pid
+            self._write_json(self._pid_file(component), {"pid": pid, "created": psutil.Process(pid).create_time()})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.healthy():
+            exited = [c for c, p in processes.items() if p.poll() is not None]
+            if exited:
+                self.stop()
+                raise SystemExit(f"{', '.join(exited)} exited during start-up; see {self.home / 'logs'}")
+            if self.healthy(require_all=True):
                 return {
                     "url": self.url, "user": "admin", "password": self.password(),
                     "database": self.database.describe(), "connections": settings.connections,
-                    "variables": settings.variables, "startup_exports": sorted(startup),
+                    "variables": settings.variables,
+                    "startup_exports": sorted({k for exports in startup.values() for k in exports}),
                 }  # fmt: skip
-            if len(self.running()) < len(COMPONENTS):
-                self.stop()
-                raise SystemExit(f"a component exited during start-up; see {self.home / 'logs'}")
             time.sleep(1)
         self.stop()
-        raise SystemExit(f"the UI did not become healthy within {timeout:.0f} s; see {self.home / 'logs'}")
+        raise SystemExit(f"Airflow did not become healthy within {timeout:.0f} s; see {self.home / 'logs'}")
 
-    def healthy(self) -> bool:
+    def health(self) -> dict[str, str]:
+        """Each component's status as /api/v2/monitor/health reports it; {} when the API does not answer."""
         try:
             with urllib.request.urlopen(f"{self.url}/api/v2/monitor/health", timeout=2) as response:
-                return json.load(response)["metadatabase"]["status"] == "healthy"
-        except (urllib.error.URLError, OSError, KeyError, ValueError):
-            return False
+                report = json.load(response)
+            return {key: (report.get(key) or {}).get("status", "unknown") for key in HEALTH_KEYS}
+        except (urllib.error.URLError, OSError, ValueError, AttributeError):
+            return {}
+
+    def healthy(self, require_all: bool = False) -> bool:
+        """The API answers from our api-server with a healthy database (and, if asked, every heartbeat)."""
+        if "api-server" not in self.running():
+            return False  # something else may answer on the port
+        health = self.health()
+        keys = HEALTH_KEYS if require_all else ("metadatabase",)
+        return bool(health) and all(health[k] == "healthy" for k in keys)
 
     def password(self) -> str:
         path = self.home / "passwords.json"
         return json.loads(path.read_text()).get("admin", "") if path.exists() else ""
 
     def stop(self, timeout: float = 30) -> list[str]:
-        """End the process groups start recorded (each component and its children) and the runner's own DB."""
-        stopped = []
-        for component, pid in self.running().items():
+        """End the sessions start recorded (components, their workers and tasks) and the runner's own DB."""
+        running = self.running()
+        sessions = {component: _session(pid) for component, pid in running.items()}
+        for processes in sessions.values():
+            for process in processes:
+                try:
+                    process.send_signal(signal.SIGTERM)
+                except psutil.Error:
+                    continue
+        everyone = [p for processes in sessions.values() for p in processes]
+        _, alive = psutil.wait_procs(everyone, timeout=timeout)
+        for process in alive:
             try:
-                os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
+                process.kill()
+            except psutil.Error:
                 continue
-            stopped.append(component)
-        deadline = time.monotonic() + timeout
+        psutil.wait_procs(alive, timeout=5)
         for component in COMPONENTS:
-            path = self._pid_file(component)
-            if not path.exists():
-                continue
-            pid = int(path.read_text())
-            while time.monotonic() < deadline and _group_alive(pid):
-                time.sleep(0.2)
-            if _group_alive(pid):
-                os.killpg(pid, signal.SIGKILL)
-            path.unlink()
+            self._pid_file(component).unlink(missing_ok=True)
+        stopped = list(running)
         if self.database.stop():
             stopped.append("postgres")
         return stopped
@@ -207,8 +281,11 @@ class Runner:
     def reset_db(self) -> str:
         if self.running():
             raise SystemExit("stop the runner before reset-db")
-        if self.database.reset():
-            return f"removed the runner's PostgreSQL cluster in {self.database.cluster}; start creates it anew"
+        if self.database.kind == "url":
+            raise SystemExit("reset-db leaves a server you run alone; reset it yourself (airflow db reset)")
+        if self.database.kind == "postgres":
+            self.database.stop()
+            return self.database.reset()
         subprocess.run([str(PYTHON), "-m", "airflow", "db", "reset", "--yes"], env=self.env(), check=True,
                        stdout=subprocess.DEVNULL)  # fmt: skip
         return f"reset {self.database.describe()}"

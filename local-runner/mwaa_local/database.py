@@ -12,11 +12,14 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
+
+import psutil
 
 POSTGRES_OS_USER = "postgres"  # initdb refuses to run as root; as root the cluster runs as this user
 
@@ -50,6 +53,8 @@ class Database:
         if self.kind == "sqlite":
             return f"SQLite {self.home / 'airflow.db'}"
         if self.kind == "postgres":
+            if not (self.cluster / "ready").exists():
+                return f"PostgreSQL (the runner's own cluster in {self.cluster}, not created yet)"
             return f"PostgreSQL (the runner's own cluster in {self.cluster}, 127.0.0.1:{self._port()})"
         return "PostgreSQL at the given URL (started and stopped by you)"
 
@@ -84,15 +89,17 @@ class Database:
             return None
 
     def pids(self) -> list[int]:
-        """The server process the runner started, if it is alive."""
+        """The server the runner started, if alive and still that server (not a reused PID)."""
         pid = self._cluster_pid() if self.kind == "postgres" else None
         if pid is None:
             return []
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return []
-        return [pid]
+            process = psutil.Process(pid)
+            if str(self.cluster / "data") in process.cmdline() and process.status() != psutil.STATUS_ZOMBIE:
+                return [pid]
+        except psutil.Error:
+            pass
+        return []
 
     def start(self) -> None:
         """Create the cluster on first use and start it (postgres); nothing to do otherwise."""
@@ -104,15 +111,16 @@ class Database:
                 "--db postgres: no PostgreSQL here (no pg_ctl/initdb on PATH or in /usr/lib/postgresql); "
                 "install it (Debian: apt-get install postgresql) or pass --db-url of a running server"
             )
-        data = self.cluster / "data"
-        if not (data / "PG_VERSION").exists():
+        if not (self.cluster / "ready").exists():  # never created, or a creation that failed half-way
+            self.stop()
             self._init(bin_dir)
         if not self.pids():
             self._pg_ctl_start(bin_dir)
 
     def _pg_ctl_start(self, bin_dir: Path) -> None:
         log = self.cluster / "server.log"
-        options = f"-c listen_addresses=127.0.0.1 -p {self._port()} -k {self.cluster}"
+        # TCP on 127.0.0.1 only; no Unix socket (its path limit and spaces in --home would bite).
+        options = f"-c listen_addresses=127.0.0.1 -p {self._port()} -c unix_socket_directories=''"
         done = subprocess.run(
             self._as_cluster_owner([str(bin_dir / "pg_ctl"), "-D", str(self.cluster / "data"), "-l", str(log),
                                     "-o", options, "-w", "-t", "60", "start"]),
@@ -153,29 +161,39 @@ class Database:
         # The new cluster has only the 'postgres' database; Airflow gets its own.
         self._pg_ctl_start(bin_dir)
         env = dict(os.environ, PGPASSWORD=password)
-        subprocess.run(
+        done = subprocess.run(
             [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self._port()), "-U", "airflow", "airflow"],
-            check=True, env=env, capture_output=True,
+            env=env, capture_output=True, text=True,
         )  # fmt: skip
+        if done.returncode:
+            raise SystemExit(
+                f"createdb airflow failed: {done.stderr.strip()[-500:]}; see {self.cluster / 'server.log'}"
+            )
+        (self.cluster / "ready").write_text("")
 
     def stop(self, timeout: float = 30) -> bool:
-        """Stop the runner's own cluster; True when it was running."""
+        """Stop the runner's own cluster (fast, then immediate shutdown); True when it was running."""
         if self.kind != "postgres" or not self.pids():
             return False
         bin_dir = postgres_bin()
-        if bin_dir is not None:
+        for mode in ("fast", "immediate"):
+            if bin_dir is None or not self.pids():
+                break
             subprocess.run(
-                self._as_cluster_owner([str(bin_dir / "pg_ctl"), "-D", str(self.cluster / "data"), "-m", "fast",
+                self._as_cluster_owner([str(bin_dir / "pg_ctl"), "-D", str(self.cluster / "data"), "-m", mode,
                                         "-w", "-t", str(int(timeout)), "stop"]),
                 capture_output=True,
             )  # fmt: skip
-        for pid in self.pids():  # pg_ctl missing or timed out: the server's own pid, nothing else
-            os.kill(pid, 9)
+        for pid in self.pids():  # no pg_ctl, or it failed twice: the verified server process itself
+            os.kill(pid, signal.SIGKILL)
         return True
 
-    def reset(self) -> bool:
-        """Forget the runner's own cluster (recreated empty on the next start); False for other kinds."""
+    def reset(self) -> str:
+        """Delete the runner's own cluster (stopped first); the next start creates it empty."""
         if self.kind != "postgres":
-            return False
+            raise SystemExit(f"reset: {self.describe()} is not the runner's own cluster")
+        self.stop()
         shutil.rmtree(self.cluster, ignore_errors=True)
-        return True
+        if self.cluster.exists():
+            raise SystemExit(f"could not delete {self.cluster}; remove it by hand (it may belong to another user)")
+        return f"removed the runner's PostgreSQL cluster in {self.cluster}; start creates it anew"

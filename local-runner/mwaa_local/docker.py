@@ -26,10 +26,9 @@ DEFAULT_STATE = REPO / ".local-runner" / "docker"
 
 
 def _env_line(name: str, value: str) -> str:
-    if "\n" in value or "'" in value:
-        # Compose's double-quoted form: backslash escapes for the quote and the backslash.
-        return f'{name}="' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    return f"{name}='{value}'"  # single quotes: taken literally
+    """One line of a Compose env file: double-quoted, with \\, ", $ and newlines escaped (no interpolation)."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("\n", "\\n")
+    return f'{name}="{escaped}"'
 
 
 def env_file_text(settings_env: dict[str, str], previous: dict[str, str]) -> str:
@@ -55,8 +54,8 @@ def _read_env_file(path: Path) -> dict[str, str]:
     if path.exists():
         for line in path.read_text().splitlines():
             name, _, value = line.partition("=")
-            if name in ("MWAA__CORE__FERNET_KEY", "MWAA__WEBSERVER__SECRET") and value.startswith("'"):
-                values[name] = value[1:-1]
+            if name in ("MWAA__CORE__FERNET_KEY", "MWAA__WEBSERVER__SECRET"):
+                values[name] = value[1:-1].replace('\\"', '"')  # JSON we wrote: no \\, $ or newlines
     return values
 
 

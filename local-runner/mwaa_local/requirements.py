@@ -14,7 +14,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from mwaa_local.paths import CONSTRAINTS, PYTHON, REPO
+from mwaa_local.paths import CONSTRAINTS, MWAA_CONSTRAINT_URL, PYTHON, REPO
 
 sys.path.insert(0, str(REPO / "mwaa"))
 from recsys_mwaa import packaging, validation
@@ -24,25 +24,46 @@ _CONSTRAINT_LINE = re.compile(r"\s*(-c|--constraint)[\s=]")
 # machine is, so a Mac can package them too.
 MWAA_PYTHON_VERSION = validation.MWAA_PYTHON_VERSION
 WHEELS_FOLDER = "wheels"
+MWAA_INSTALL_TIMEOUT_SECONDS = 540  # USER_REQUIREMENTS_MAX_INSTALL_TIME in MWAA's image
 
 
 def with_local_constraints(requirements: Path, constraints: Path = CONSTRAINTS) -> list[str]:
-    """The lines of ``requirements`` with every constraint line pointing at ``constraints``."""
+    """The lines of ``requirements`` with MWAA's constraint URL pointing at the vendored copy.
+
+    Any other constraint line is an error: it would pass here against the vendored file
+    and then resolve differently (or not at all) on MWAA.
+    """
     lines = requirements.read_text().splitlines()
-    out = [f'--constraint "{constraints}"' if _CONSTRAINT_LINE.match(line) else line for line in lines]
+    out = []
+    for number, line in enumerate(lines, 1):
+        if _CONSTRAINT_LINE.match(line):
+            if MWAA_CONSTRAINT_URL not in line:
+                raise SystemExit(
+                    f"{requirements}, line {number}: {line.strip()!r}: expected MWAA's constraint URL "
+                    f"{MWAA_CONSTRAINT_URL} (Airflow 3.3.1, Python 3.12)"
+                )
+            line = f'--constraint "{constraints}"'
+        out.append(line)
     if out == lines:
         raise SystemExit(f"{requirements}: no --constraint line; MWAA needs one (see requirements/requirements.txt)")
     return out
 
 
-def install(requirements: Path, python: Path = PYTHON) -> int:
-    """pip-install ``requirements`` into the runner's environment under the constraints; pip's exit code."""
+def install(requirements: Path, python: Path = PYTHON, dry_run: bool = False) -> int:
+    """pip-install ``requirements`` into the runner's environment under the constraints; pip's exit code.
+
+    As MWAA, the install gets 9 minutes. ``dry_run`` resolves and downloads without
+    changing the environment (test-requirements).
+    """
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as local:
         local.write("\n".join(with_local_constraints(requirements)) + "\n")
+    command = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-r", local.name]
+    command += ["--dry-run"] if dry_run else ["-q"]
     try:
-        return subprocess.run(
-            [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", local.name]
-        ).returncode
+        return subprocess.run(command, timeout=MWAA_INSTALL_TIMEOUT_SECONDS).returncode
+    except subprocess.TimeoutExpired:
+        print(f"pip ran past {MWAA_INSTALL_TIMEOUT_SECONDS} s, MWAA's limit for requirements.txt")
+        return 124
     finally:
         Path(local.name).unlink(missing_ok=True)
 

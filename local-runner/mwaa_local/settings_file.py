@@ -19,13 +19,24 @@ import yaml
 
 SECTIONS = ("airflow_configuration_options", "connections", "variables", "startup_script")
 CONNECTION_FIELDS = ("conn_type", "description", "host", "schema", "login", "port", "extra")
-_SECRET_NAME = re.compile(r"pass(word|wd)?$|secret|token|private_key|access_key|session_key|credential", re.I)
+# A name is secret-looking when one of its words (split at _ . -) is one of these, or it
+# holds one of the compound names; "max_tokens" or "secrets.backend" are not.
+_SECRET_WORDS = {"password", "passwd", "pwd", "secret", "token", "credential", "credentials", "apikey", "fernet",
+                 "bearer", "authorization", "keyfile", "passphrase"}  # fmt: skip
+_SECRET_COMPOUNDS = re.compile(r"api_?key|access_?key|private_?key|secret_?key|session_?key|client_?secret", re.I)
+# Values that are credentials whatever their key: a URL with a password, an AWS access key
+# id, a PEM private key, a bearer token.
+_SECRET_VALUE = re.compile(
+    r"://[^/\s:@]*:[^/\s@]+@|\b(AKIA|ASIA)[A-Z0-9]{16}\b|-----BEGIN [A-Z ]*PRIVATE KEY-----|\bBearer\s+\S{8,}"
+)
 _OPTION = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Options the runner sets itself; letting the file change them would break the mirror.
 RUNNER_OWNED = {
-    "core.dags_folder", "core.plugins_folder", "core.executor", "database.sql_alchemy_conn",
-    "api.host", "api.port", "api.base_url", "core.execution_api_server_url",
+    "core.dags_folder", "core.plugins_folder", "core.executor", "core.parallelism", "core.load_examples",
+    "database.sql_alchemy_conn", "api.host", "api.port", "api.base_url", "api.workers",
+    "core.execution_api_server_url", "core.simple_auth_manager_users", "core.simple_auth_manager_passwords_file",
+    "scheduler.enable_health_check",
 }  # fmt: skip
 
 
@@ -41,11 +52,19 @@ class RunnerSettings:
     variables: tuple[str, ...] = ()
 
 
+def _secret_name(name: object) -> bool:
+    words = set(re.split(r"[_.\-]", str(name).lower()))
+    return bool(words & _SECRET_WORDS) or bool(_SECRET_COMPOUNDS.search(str(name)))
+
+
 def _secret_paths(value: object, path: str) -> list[str]:
+    """Entries under ``value`` (mappings and lists, any depth) whose name or value looks like a credential."""
     if isinstance(value, dict):
-        found = [f"{path}.{key}" for key in value if _SECRET_NAME.search(str(key))]
+        found = [f"{path}.{key}" for key in value if _secret_name(key)]
         return found + [p for key, item in value.items() for p in _secret_paths(item, f"{path}.{key}")]
-    return []
+    if isinstance(value, list):
+        return [p for index, item in enumerate(value) for p in _secret_paths(item, f"{path}[{index}]")]
+    return [path] if isinstance(value, str) and _SECRET_VALUE.search(value) else []
 
 
 def load(path: Path, repo: Path) -> RunnerSettings:
@@ -75,7 +94,7 @@ def load(path: Path, repo: Path) -> RunnerSettings:
             raise fail(where, "expected a lower-case section.key name, as in MWAA's AirflowConfigurationOptions")
         if option in RUNNER_OWNED:
             raise fail(where, "set by the runner itself; remove it from the settings file")
-        if _SECRET_NAME.search(option):
+        if _secret_name(option) or _secret_paths(value, where):
             raise fail(where, "looks like a credential; this file is committed, keep secrets out of it")
         if isinstance(value, dict | list) or value is None:
             raise fail(where, "expected a string, number or true/false")
@@ -103,7 +122,12 @@ def load(path: Path, repo: Path) -> RunnerSettings:
             raise fail(secrets[0], "looks like a credential; this file is committed, keep secrets out of it")
         if "extra" in fields and not isinstance(fields["extra"], dict):
             raise fail(f"{where}.extra", "expected a mapping")
-        env[f"AIRFLOW_CONN_{str(conn_id).upper()}"] = json.dumps(fields, sort_keys=True)
+        if "port" in fields and (not isinstance(fields["port"], int) or isinstance(fields["port"], bool)):
+            raise fail(f"{where}.port", "expected a port number")
+        env_name = f"AIRFLOW_CONN_{str(conn_id).upper()}"
+        if env_name in env:
+            raise fail(where, "differs from another connection id only in case; Airflow would see one")
+        env[env_name] = json.dumps(fields, sort_keys=True)
 
     variables = data.get("variables") or {}
     if not isinstance(variables, dict):
@@ -112,7 +136,7 @@ def load(path: Path, repo: Path) -> RunnerSettings:
         where = f"variables.{name}"
         if not _IDENTIFIER.match(str(name)):
             raise fail(where, "expected a variable name of letters, digits and _")
-        if _SECRET_NAME.search(str(name)) or _secret_paths(value, where):
+        if _secret_name(name) or _secret_paths(value, where):
             raise fail(where, "looks like a credential; this file is committed, keep secrets out of it")
         env[f"AIRFLOW_VAR_{str(name).upper()}"] = value if isinstance(value, str) else json.dumps(value)
 

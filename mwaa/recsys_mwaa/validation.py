@@ -137,8 +137,13 @@ def mwaa_platform_args() -> list[str]:
 
 
 def _find_links_folder(requirements_text: str) -> str | None:
-    match = re.search(rf"^--find-links\s+{re.escape(MWAA_PLUGINS)}/(\S+?)/?\s*$", requirements_text, re.M)
-    return match.group(1) if match and "--no-index" in requirements_text.splitlines() else None
+    """The folder of plugins.zip that --find-links names ("" for the zip's root, AWS's own example), or None."""
+    match = re.search(
+        rf"^\s*(?:--find-links[=\s]|-f)\s*{re.escape(MWAA_PLUGINS)}(?:/(\S*?))?/?\s*$", requirements_text, re.M
+    )
+    if not match or "--no-index" not in [line.strip() for line in requirements_text.splitlines()]:
+        return None
+    return match.group(1) or ""
 
 
 def offline_install_problems(requirements_text: str, wheels: Path) -> list[str]:
@@ -148,11 +153,8 @@ def offline_install_problems(requirements_text: str, wheels: Path) -> list[str]:
         return [f"requirements.txt for a private network needs --no-index and --find-links {MWAA_PLUGINS}/<folder>"]
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / "requirements.txt"
-        local.write_text(
-            requirements_text.replace(f"{MWAA_PLUGINS}/{folder}", str(wheels)).replace(
-                PRIVATE_CONSTRAINT, f'--constraint "{VENDORED_CONSTRAINTS}"'
-            )
-        )
+        text = requirements_text.replace(PRIVATE_CONSTRAINT, f'--constraint "{VENDORED_CONSTRAINTS}"')
+        local.write_text(re.sub(rf"{re.escape(MWAA_PLUGINS)}(/\S*)?", str(wheels), text))
         done = subprocess.run(
             # --isolated and no PIP_* variables: only these wheels, not a find-links or index of this machine's.
             [sys.executable, "-m", "pip", "--isolated", "install", "--dry-run", "--disable-pip-version-check",
@@ -178,11 +180,11 @@ def _private_requirements_problems(package: Package, lines: list[str], resolve: 
             return [f"requirements.txt names {MWAA_PLUGINS}/{VENDORED_CONSTRAINTS.name}, which plugins.zip lacks"]
         if zf.read(VENDORED_CONSTRAINTS.name) != VENDORED_CONSTRAINTS.read_bytes():
             return [f"plugins.zip's {VENDORED_CONSTRAINTS.name} differs from MWAA's (requirements/)"]
-        wheels = [n for n in names if n.startswith(f"{folder}/") and n.endswith(".whl")]
+        wheels = [n for n in names if n.endswith(".whl") and str(Path(n).parent) == (folder or ".")]
         if not wheels:
-            return [f"--find-links {MWAA_PLUGINS}/{folder}: plugins.zip has no wheels in {folder}/"]
+            return [f"--find-links {MWAA_PLUGINS}/{folder}: plugins.zip has no wheels in {folder or 'its root'}/"]
         if not resolve:
             return []
         with tempfile.TemporaryDirectory() as tmp:
             zf.extractall(tmp, wheels)
-            return offline_install_problems(text, Path(tmp) / folder)
+            return offline_install_problems(text, Path(tmp) / folder if folder else Path(tmp))
