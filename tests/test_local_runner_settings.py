@@ -127,3 +127,9 @@ def test_ordinary_names_that_merely_contain_secret_words_are_accepted(tmp_path: 
     settings = load(path, REPO)
     assert settings.variables == ("max_tokens", "first_pass")
     assert settings.env["AIRFLOW__SECRETS__BACKEND"].endswith("SecretsManagerBackend")
+
+
+def test_a_duplicate_key_is_an_error_with_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "variables:\n  owner: a\n  owner: b\n")
+    with pytest.raises(SettingsFileError, match=rf"(?s){path}: not valid YAML: .*duplicate key 'owner'.*line 3"):
+        load(path, REPO)

@@ -40,6 +40,19 @@ RUNNER_OWNED = {
 }  # fmt: skip
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML keeps the last of two equal keys without a word; here that is an error with its line."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 class SettingsFileError(SystemExit):
     """The settings file cannot be used; the message names the file and the entry."""
 
@@ -70,7 +83,7 @@ def _secret_paths(value: object, path: str) -> list[str]:
 def load(path: Path, repo: Path) -> RunnerSettings:
     """Read and check ``path``; every problem names the file and the entry."""
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
     except OSError as exc:
         raise SettingsFileError(f"{path}: cannot read the settings file ({exc.strerror})") from None
     except yaml.YAMLError as exc:
