@@ -44,6 +44,14 @@ COMPONENTS = {
 MWAA_CONTAINER = {"api-server": "webserver", "scheduler": "worker", "dag-processor": "worker", "triggerer": "worker"}
 # /api/v2/monitor/health names for the components that report a heartbeat.
 HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+# MWAA's own defaults that a user may override (amazon-mwaa-docker-images 3.3.1,
+# python/mwaa/config/airflow.py, "opinionated" config), where they apply without Celery.
+MWAA_DEFAULTS = {
+    "AIRFLOW__CORE__EXECUTE_TASKS_NEW_PYTHON_INTERPRETER": "True",
+    "AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES": "proxy,proxies",
+    "AIRFLOW__SCHEDULER__SCHEDULE_AFTER_TASK_EXECUTION": "False",
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "1800.0",
+}
 # Variables of the caller's shell that MWAA would not see; the settings file is the truth.
 DROPPED_PREFIXES = ("AIRFLOW", "RECOMMENDER_")
 
@@ -92,17 +100,18 @@ class Runner:
     def env(
         self, settings: RunnerSettings | None = None, startup: dict[str, str] | None = None, database: bool = True
     ) -> dict[str, str]:
-        """MWAA's precedence: shell < startup-script exports < configuration options < the runner's own.
+        """MWAA's precedence: shell < MWAA's defaults < startup-script exports < options < the runner's own.
 
         ``database=False`` leaves out the DB connection (the startup script runs before the DB exists).
         """
         env = {k: v for k, v in os.environ.items() if not k.startswith(DROPPED_PREFIXES) and k != "PYTHONPATH"}
-        env |= (startup or {}) | (settings.env if settings else {})
+        env |= MWAA_DEFAULTS | (startup or {}) | (settings.env if settings else {})
         env |= {
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.home / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.home / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__MULTI_TEAM": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(min(8, 2 * (os.cpu_count() or 1))),
             "AIRFLOW__API__HOST": "127.0.0.1",

@@ -36,7 +36,7 @@ RUNNER_OWNED = {
     "core.dags_folder", "core.plugins_folder", "core.executor", "core.parallelism", "core.load_examples",
     "database.sql_alchemy_conn", "api.host", "api.port", "api.base_url", "api.workers",
     "core.execution_api_server_url", "core.simple_auth_manager_users", "core.simple_auth_manager_passwords_file",
-    "scheduler.enable_health_check",
+    "scheduler.enable_health_check", "core.multi_team",
 }  # fmt: skip
 
 
