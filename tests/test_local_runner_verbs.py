@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "local-runner"))
 
 from mwaa_local import database  # ruff: ignore[module-import-not-at-top-of-file]
+from mwaa_local.components import Runner  # ruff: ignore[module-import-not-at-top-of-file]
 from mwaa_local.startup import run_startup_script  # ruff: ignore[module-import-not-at-top-of-file]
 
 
@@ -98,3 +101,24 @@ def test_sqlite_and_url_databases_need_no_server(tmp_path: Path) -> None:
     assert url.sql_alchemy_conn().endswith("@db:5432/airflow") and not url.stop()
     with pytest.raises(SystemExit, match="not the runner's own cluster"):
         url.reset()  # a server the user runs is never deleted
+
+
+def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        runner = Runner(tmp_path / "home", taken.getsockname()[1])
+        with pytest.raises(SystemExit, match=r"127\.0\.0\.1:\d+ is in use .*choose --port"):
+            runner.start()
+    assert not (tmp_path / "home" / "pids").exists()
+
+
+def test_a_stale_pid_record_is_never_signalled(tmp_path: Path) -> None:
+    """A recorded PID now used by another process (here: this test's own) is not the runner's."""
+    runner = Runner(tmp_path / "home")
+    (runner.home / "pids").mkdir(parents=True)
+    (runner.home / "pids" / "scheduler.json").write_text(json.dumps({"pid": os.getpid(), "created": 1.0}))
+    (runner.home / "pids" / "triggerer.json").write_text("")  # a record cut short
+    assert runner.running() == {}
+    assert runner.stop() == []  # and this process is still here to assert it
+    assert not list((runner.home / "pids").glob("*.json"))
