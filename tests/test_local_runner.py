@@ -97,6 +97,11 @@ def test_start_run_stop_on_postgresql(reachable_home: Path) -> None:
         metrics = json.loads(next(data.glob("runs/*/metrics.json")).read_text())
         assert metrics["training_job"].startswith("pg-runner-train-")
         assert metrics["rows"]["read"] < 100_000  # scale 0.01 from the settings; the default 0.05 reads 219,718
+        # Task logs reach the UI/API with the log servers off (same machine: read from the log folder).
+        logs = api(
+            runner, token, "GET", f"dags/video_recommender/dagRuns/{run['dag_run_id']}/taskInstances/train/logs/1"
+        )
+        assert metrics["training_job"] in json.dumps(logs["content"])
 
         # A second run, stopped while a task runs: the task (its own process group) must end too.
         run = api(runner, token, "POST", "dags/video_recommender/dagRuns", {"logical_date": None, "conf": {}})
