@@ -10,49 +10,31 @@ asserted.
 
 from __future__ import annotations
 
-import json
 import shutil
-import socket
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "local-runner"))
 
 from mwaa_local.components import Runner  # ruff: ignore[module-import-not-at-top-of-file]
-from mwaa_local.database import postgres_bin  # ruff: ignore[module-import-not-at-top-of-file]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _call(runner: Runner, token: str, method: str, path: str, body: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        f"{runner.url}/{path}", method=method, data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )  # fmt: skip
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)
+from mwaa_local.database import free_port, postgres_bin  # ruff: ignore[module-import-not-at-top-of-file]
 
 
 def _run_dag(runner: Runner, password: str) -> float:
-    token = _call(runner, "", "POST", "auth/token", {"username": "admin", "password": password})["access_token"]
-    while not _call(runner, token, "GET", "api/v2/dags")["dags"]:
+    token = runner.api("POST", "auth/token", {"username": "admin", "password": password})["access_token"]
+    while not runner.api("GET", "api/v2/dags", token=token)["dags"]:
         time.sleep(0.5)
-    _call(runner, token, "PATCH", "api/v2/dags/video_recommender", {"is_paused": False})
+    runner.api("PATCH", "api/v2/dags/video_recommender", {"is_paused": False}, token)
     start = time.perf_counter()
-    run = _call(runner, token, "POST", "api/v2/dags/video_recommender/dagRuns",
-                {"logical_date": None, "conf": {"synthetic_scale": 0.01}})  # fmt: skip
+    run = runner.api("POST", "api/v2/dags/video_recommender/dagRuns",
+                     {"logical_date": None, "conf": {"synthetic_scale": 0.01}}, token)  # fmt: skip
     state = run["state"]
     while state not in ("success", "failed"):
         time.sleep(0.5)
-        state = _call(runner, token, "GET", f"api/v2/dags/video_recommender/dagRuns/{run['dag_run_id']}")["state"]
+        state = runner.api("GET", f"api/v2/dags/video_recommender/dagRuns/{run['dag_run_id']}", token=token)["state"]
     if state != "success":
         raise SystemExit(f"the run failed; see {runner.home / 'logs'}")
     return time.perf_counter() - start
@@ -63,7 +45,7 @@ def measure(database: str) -> None:
     home.chmod(0o755)  # reachable by the postgres user when run as root
     try:
         for attempt in ("first start", "second start"):
-            runner = Runner(home / "runner", _free_port(), database=database)
+            runner = Runner(home / "runner", free_port(), database=database)
             start = time.perf_counter()
             info = runner.start()
             started = time.perf_counter() - start

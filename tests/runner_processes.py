@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
+import sys
 from pathlib import Path
 
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "local-runner"))
+from mwaa_local.database import free_port
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["free_port", "listening_addresses", "runner_pids", "still_alive"]
 
 
 def runner_pids(home: Path) -> list[int]:

@@ -8,7 +8,6 @@ import shutil
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,12 +24,7 @@ pytestmark = pytest.mark.e2e
 
 
 def api(runner: Runner, token: str, method: str, path: str, body: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        f"{runner.url}/api/v2/{path}", method=method, data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )  # fmt: skip
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)
+    return runner.api(method, f"api/v2/{path}", body, token)
 
 
 @pytest.fixture
@@ -70,12 +64,7 @@ def test_start_run_stop_on_postgresql(reachable_home: Path) -> None:
         assert set(runner.running()) == {"api-server", "scheduler", "dag-processor", "triggerer"}
         assert len(runner.database.pids()) == 1
         assert listening_addresses(runner_pids(runner.home)) == {"127.0.0.1"}
-        login = urllib.request.Request(
-            f"{runner.url}/auth/token", method="POST", headers={"Content-Type": "application/json"},
-            data=json.dumps({"username": "admin", "password": info["password"]}).encode(),
-        )  # fmt: skip
-        with urllib.request.urlopen(login, timeout=30) as response:
-            token = json.load(response)["access_token"]
+        token = runner.api("POST", "auth/token", {"username": "admin", "password": info["password"]})["access_token"]
         deadline = time.monotonic() + 120
         while not api(runner, token, "GET", "dags")["dags"] and time.monotonic() < deadline:
             time.sleep(2)  # the dag-processor parses the packaged DAG

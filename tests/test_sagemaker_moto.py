@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from pathlib import Path
 
 import dag_runs
@@ -18,16 +17,11 @@ import pytest
 from aws_calls import paused, recording
 from dag_runs import load_dag
 from iam_policy import allowed, load_policy, required_permissions
+from runner_processes import free_port
 
 pytestmark = pytest.mark.e2e
 BUCKET = "recsys-moto-test"
 ROLE = "arn:aws:iam::123456789012:role/recsys-sagemaker"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -22,13 +22,13 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-import zipfile
 from pathlib import Path
 
 import psutil
 
 from mwaa_local import requirements
 from mwaa_local.database import Database
+from mwaa_local.package import build_and_unpack
 from mwaa_local.paths import DEFAULT_SETTINGS, PYTHON, REPO
 from mwaa_local.settings_file import RunnerSettings, load
 from mwaa_local.startup import run_startup_script
@@ -165,18 +165,11 @@ class Runner:
                 ) from None
 
     def _package(self) -> None:
-        done = subprocess.run([str(PYTHON), str(REPO / "mwaa" / "recsys-mwaa"), "package"], capture_output=True,
-                              text=True)  # fmt: skip
-        if done.returncode:
-            raise SystemExit(f"mwaa/recsys-mwaa package failed: {done.stderr.strip()[-800:]}")
-        dags = self.home / "dags"
-        shutil.rmtree(dags, ignore_errors=True)
-        shutil.copytree(REPO / "dist" / "dags", dags)
-        plugins = self.home / "plugins"
-        shutil.rmtree(plugins, ignore_errors=True)
-        with zipfile.ZipFile(REPO / "dist" / "plugins.zip") as zf:
-            zf.extractall(plugins)
-        shutil.copyfile(REPO / "dist" / "requirements.txt", self.home / "requirements.txt")
+        """dags/, plugins (unpacked) and requirements.txt of a fresh package, copied into the runner's folder."""
+        package = build_and_unpack(self.home / "plugins")
+        shutil.rmtree(self.home / "dags", ignore_errors=True)
+        shutil.copytree(package.dags, self.home / "dags")
+        shutil.copyfile(package.requirements, self.home / "requirements.txt")
 
     def prepare(self) -> tuple[RunnerSettings, dict[str, dict[str, str]]]:
         """MWAA's order before Airflow starts: startup script, requirements, dags/plugins; then the DB."""
@@ -240,6 +233,14 @@ class Runner:
             time.sleep(1)
         self.stop()
         raise SystemExit(f"Airflow did not become healthy within {timeout:.0f} s; see {self.home / 'logs'}")
+
+    def api(self, method: str, path: str, body: dict | None = None, token: str = "") -> dict:
+        """One JSON call to this runner's API server; ``path`` follows the host ("auth/token", "api/v2/dags")."""
+        headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.url}/{path}", method=method, data=data, headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
 
     def health(self) -> dict[str, str]:
         """Each component's status as /api/v2/monitor/health reports it; {} when the API does not answer."""

@@ -24,7 +24,8 @@ import psutil
 POSTGRES_OS_USER = "postgres"  # initdb refuses to run as root; as root the cluster runs as this user
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -135,7 +136,7 @@ class Database:
         password = secrets.token_urlsafe(24)
         (self.cluster / "password").write_text(password + "\n")
         (self.cluster / "password").chmod(0o600)
-        (self.cluster / "port").write_text(str(_free_port()))
+        (self.cluster / "port").write_text(str(free_port()))
         pwfile = self.cluster / "initdb-password"
         pwfile.write_text(password + "\n")
         if os.geteuid() == 0:

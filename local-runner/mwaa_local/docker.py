@@ -14,11 +14,10 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
-import zipfile
 from pathlib import Path
 
-from mwaa_local.paths import DEFAULT_SETTINGS, PYTHON, REPO
+from mwaa_local.package import build_and_unpack
+from mwaa_local.paths import DEFAULT_SETTINGS, REPO
 from mwaa_local.settings_file import load
 
 COMPOSE_FILE = REPO / "local-runner" / "docker" / "docker-compose.yaml"
@@ -62,12 +61,8 @@ def _read_env_file(path: Path) -> dict[str, str]:
 def prepare(state: Path = DEFAULT_STATE, settings_path: Path = DEFAULT_SETTINGS) -> Path:
     """Package the project and fill ``state`` with what docker-compose.yaml mounts; returns ``state``."""
     settings = load(settings_path, REPO)
-    subprocess.run([str(PYTHON), str(REPO / "mwaa" / "recsys-mwaa"), "package"], check=True, stdout=subprocess.DEVNULL)
     state.mkdir(parents=True, exist_ok=True)
-    plugins = state / "plugins"
-    shutil.rmtree(plugins, ignore_errors=True)
-    with zipfile.ZipFile(REPO / "dist" / "plugins.zip") as zf:
-        zf.extractall(plugins)
+    build_and_unpack(state / "plugins")
     startup = state / "startup"
     shutil.rmtree(startup, ignore_errors=True)
     startup.mkdir()

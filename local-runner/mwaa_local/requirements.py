@@ -9,15 +9,12 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
-from mwaa_local.paths import CONSTRAINTS, MWAA_CONSTRAINT_URL, PYTHON, REPO
-
-sys.path.insert(0, str(REPO / "mwaa"))
-from recsys_mwaa import packaging, validation
+from mwaa_local.package import packaging, validation
+from mwaa_local.paths import CONSTRAINTS, MWAA_CONSTRAINT_URL, PYTHON
 
 _CONSTRAINT_LINE = re.compile(r"\s*(-c|--constraint)[\s=]")
 # The wheels are picked for MWAA's platform (validation.MWAA_PLATFORMS) whatever this

@@ -1,0 +1,24 @@
+"""The project packaged as MWAA receives it (mwaa/recsys_mwaa), with plugins.zip unpacked as MWAA does."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+from mwaa_local.paths import REPO
+
+sys.path.insert(0, str(REPO / "mwaa"))
+from recsys_mwaa import packaging, validation
+
+__all__ = ["build_and_unpack", "packaging", "validation"]
+
+
+def build_and_unpack(plugins: Path) -> packaging.Package:
+    """Build dist/ (as ``recsys-mwaa package``) and unpack its plugins.zip into ``plugins``, zip root = folder."""
+    package = packaging.build(REPO / "dist")
+    shutil.rmtree(plugins, ignore_errors=True)
+    with zipfile.ZipFile(package.plugins_zip) as zf:
+        zf.extractall(plugins)
+    return package
