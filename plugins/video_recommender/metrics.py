@@ -6,10 +6,14 @@ import numpy as np
 
 
 def regression_metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    return {"rmse": float(np.sqrt(np.mean((pred.astype(np.float64) - y) ** 2)))}
+    """FM's regressor metrics, in the order its log prints them."""
+    err = pred.astype(np.float64) - y
+    mse = float(np.mean(err**2))
+    return {"rmse": float(np.sqrt(mse)), "mse": mse, "absolute_loss": float(np.mean(np.abs(err)))}
 
 
 def classification_metrics(prob: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """FM's classifier metrics (label = score >= 0.5), in the order its log prints them."""
     p = np.clip(prob.astype(np.float64), 1e-12, 1 - 1e-12)
     label = (prob >= 0.5).astype(np.float64)
     tp = float(np.sum((label == 1) & (y == 1)))

@@ -31,6 +31,14 @@ HOST = "algo-1"
 RECORDIO = "application/x-recordio-protobuf"
 CHANNELS = ("train", "test")
 INIT_SEED = 20170  # FM exposes no seed; a fixed one makes runs comparable
+# Log names -> the algorithm's MetricDefinitions (the names SageMaker reports). FM also
+# prints test mse and absolute_loss, which have no MetricDefinition.
+FINAL_METRICS = {
+    "rmse": "test:rmse",
+    "binary_classification_accuracy": "test:binary_classification_accuracy",
+    "binary_classification_cross_entropy": "test:binary_classification_cross_entropy",
+    "binary_f_1.000": "test:binary_f_beta",
+}
 
 
 class JobFailed(Exception):
@@ -132,23 +140,48 @@ def _check_features(rows: SparseRows, feature_dim: int, channel: str) -> None:
 
 
 def test_metrics(model: FMModel, rows: SparseRows, y: np.ndarray) -> dict[str, float]:
-    """FM's test-channel metrics for ``model`` on labelled rows."""
+    """FM's test-channel metrics for ``model`` on labelled rows (the order FM prints them)."""
     pred = score(model, rows)
     if model.predictor_type == "binary_classifier":
         return classification_metrics(pred, y)
     return regression_metrics(pred, y)
 
 
-_METRIC_KIND = {"rmse": "<loss>", "binary_classification_cross_entropy": "<loss>"}
+def _score_kind(name: str) -> str:
+    return "<score>" if name in ("binary_classification_accuracy", "binary_f_1.000") else "<loss>"
 
 
-def metric_line(scope: str, name: str, value: float, epoch: int | None = None) -> str:
-    """A ``#quality_metric:`` line in FM's format (matches the official MetricDefinitions)."""
+def metric_line(scope: str, name: str, value: float, epoch: int | None = None, batch: int | None = None) -> str:
+    """A ``#quality_metric:`` line in FM's format (matches the official MetricDefinitions).
+
+    ``epoch=N, batch=B train ...`` has no comma before ``train``, as real FM logs print it.
+    """
     where = f"host={HOST}, " + (f"epoch={epoch}, " if epoch is not None else "")
-    return f"#quality_metric: {where}{scope} {name} {_METRIC_KIND.get(name, '<score>')}={value}"
+    if batch is not None:
+        where = where.removesuffix(", ") + f", batch={batch} "
+    return f"#quality_metric: {where}{scope} {name} {_score_kind(name)}={value}"
 
+
+# Real FM's default batch_metrics_publish_interval (its "Final configuration" log line):
+# the running metrics of the epoch are printed at batch 0, 500, 1000, ...
+BATCH_METRICS_INTERVAL = 500
+OBJECTIVE_LOSS = {"regressor": "rmse", "binary_classifier": "binary_classification_cross_entropy"}
 
 EpochHook = Callable[[int, FMModel], bool]
+
+
+def _train_metrics(pred: np.ndarray, y: np.ndarray, classifier: bool) -> dict[str, float]:
+    """Metrics of the predictions made during an epoch (before each mini-batch's update)."""
+    if classifier:
+        z = np.clip(pred.astype(np.float64), -35.0, 35.0)
+        return classification_metrics(1.0 / (1.0 + np.exp(-z)), y)
+    return regression_metrics(pred, y)
+
+
+def _configuration_line(hp: dict[str, Any]) -> str:
+    """The resolved hyper-parameters, as FM logs its ``Final configuration``."""
+    shown = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in hp.items() if v is not None}
+    return f"Final configuration: {shown | {'_optimizer': 'adam', '_learning_rate': '1.0', '_wd': '1.0'}}"
 
 
 def train_model(
@@ -157,65 +190,86 @@ def train_model(
     hp: dict[str, Any],
     emit: Callable[[str], None] = print,
     on_epoch: EpochHook | None = None,
+    *,
+    init_seed: int = INIT_SEED,
 ) -> tuple[FMModel, list[float]]:
-    """Train an FM on CSR rows; returns the model and the train loss per epoch (RMSE or log loss).
+    """Train an FM as real SageMaker FM does (see ``fm``: lazy Adam, file order); returns the
+    model and the objective's train loss per epoch (RMSE, or cross-entropy for the classifier).
 
     ``on_epoch(epoch, model)`` runs after every epoch; returning True stops training
     early (tuning's early stopping), so fewer losses than ``epochs`` come back.
+    ``init_seed`` draws the initial parameters (FM has no seed hyper-parameter).
     """
     from video_recommender.engine import fm  # numba: imported when a job runs, never at DAG parse
 
     classifier = hp["predictor_type"] == "binary_classifier"
     if classifier and not np.isin(y, (0.0, 1.0)).all():
         raise JobFailed("ClientError: binary_classifier needs labels 0 or 1 in the 'train' channel")
-    rng = np.random.default_rng(INIT_SEED)
+    rng = np.random.default_rng(init_seed)
     d, k = hp["feature_dim"], hp["num_factors"]
-    model = FMModel(
-        _init(rng, hp, "bias", (1,)),
-        _init(rng, hp, "linear", (d,)),
-        _init(rng, hp, "factors", (d, k)),
-        hp["predictor_type"],
-    )
+    _init_bias = _init(rng, hp, "bias", (1,))
+    model = FMModel(_init_bias, _init(rng, hp, "linear", (d,)), _init(rng, hp, "factors", (d, k)), hp["predictor_type"])
     batch = hp["mini_batch_size"]
-    defaults = {"rescale_grad": 1.0 / batch, "clip_gradient": 0.0}
-    rates = np.array([hp[name] if hp[name] is not None else defaults[name] for name in fm.RATES], dtype=np.float32)
+    # MXNet's defaults where FM leaves a value unset: rescale_grad = 1/batch (set by
+    # Module.init_optimizer), no clipping (-1), Adam's epsilon 1e-8.
+    unset = {"rescale_grad": 1.0 / batch, "clip_gradient": -1.0, "eps": 1e-8, "beta1": fm.BETA1, "beta2": fm.BETA2}
+    optimizer = np.array([hp.get(name) if hp.get(name) is not None else unset[name] for name in fm.OPTIMIZER])
     n = train.n_rows
+    # File order, no shuffle (real FM reads its records sequentially). A last, shorter
+    # mini-batch is trained as it is, with the same rescale_grad (our decision: FM's
+    # handling of a partial batch is undocumented).
     bounds = np.append(np.arange(0, n, batch), n).astype(np.int64)
-    # Shuffle the rows physically once; each epoch then visits the mini-batches in a new
-    # random order, reading contiguous memory (2.5x faster than indexing rows at random).
-    # The caller hands its only reference over (see run_training_job), so once shuffled the
-    # original rows are freed: parameters plus one copy of the data stay in memory.
-    indptr, indices, values, y = fm.shuffle_rows(
-        train.indptr.astype(np.int64, copy=False), train.indices.astype(np.int32, copy=False),
-        train.values.astype(np.float32, copy=False), y.astype(np.float32, copy=False), rng.permutation(n),
-    )  # fmt: skip
-    del train
+    indptr = train.indptr.astype(np.int64, copy=False)
+    indices = train.indices.astype(np.int32, copy=False)
+    values = train.values.astype(np.float32, copy=False)
+    y = y.astype(np.float32, copy=False)
+    grouping = fm.group_features(indptr, indices, bounds)
+    table = fm.parameter_table(model.w, model.v)
+    del model
+    w0, state_bias = _init_bias, np.zeros(2, dtype=np.float32)
+    predictions = np.empty(n, dtype=np.float32)
+    emit(_configuration_line(hp))
+
+    def current_model() -> FMModel:  # views into the table: what the parameters are now
+        return FMModel(w0, table[:, k], table[:, :k], hp["predictor_type"])
+
     # Load (or compile, the first time ever) the kernel before timing epoch 0.
     fm.train_epoch(
-        indptr, indices, values, y, bounds[:1], np.zeros(0, np.int64),
-        model.w0.copy(), model.w[:1].copy(), model.v[:1].copy(), rates, classifier,
+        indptr, indices, values, y, bounds[:1], grouping, w0.copy(), state_bias.copy(), table[:1].copy(), k,
+        optimizer, 0, classifier, predictions,
     )  # fmt: skip
-    losses = []
-    for epoch in range(hp["epochs"]):
-        batch_order = rng.permutation(len(bounds) - 1).astype(np.int64)
+    losses: list[float] = []
+    updates = 0
+    metrics: dict[str, float] = {}
+    epochs = hp["epochs"]
+    for epoch in range(epochs):
         start = time.perf_counter()
-        total = fm.train_epoch(
-            indptr, indices, values, y, bounds, batch_order, model.w0, model.w, model.v, rates, classifier
-        )
+        updates = fm.train_epoch(
+            indptr, indices, values, y, bounds, grouping, w0, state_bias, table, k,
+            optimizer, updates, classifier, predictions,
+        )  # fmt: skip
         seconds = max(time.perf_counter() - start, 1e-9)
-        if not np.isfinite(total):
+        if not np.isfinite(predictions).all() or not np.isfinite(w0).all():
             raise JobFailed(
                 f"AlgorithmError: training diverged in epoch {epoch} (loss is not finite); lower the learning rates"
             )
-        loss = total / n if classifier else float(np.sqrt(total / n))
-        losses.append(loss)
-        name = "binary_classification_cross_entropy" if classifier else "rmse"
-        emit(metric_line("train", name, loss, epoch=epoch))
-        emit(f"#throughput_metric: host={HOST}, train throughput={n / seconds:.1f} records/second")
-        if on_epoch is not None and on_epoch(epoch, model):
+        for b in range(0, len(bounds) - 1, BATCH_METRICS_INTERVAL):
+            seen = bounds[b + 1]
+            for name, value in _train_metrics(predictions[:seen], y[:seen], classifier).items():
+                emit(metric_line("train", name, value, epoch=epoch, batch=b))
+        metrics = _train_metrics(predictions, y, classifier)
+        for name, value in metrics.items():
+            emit(metric_line("train", name, value, epoch=epoch))
+        losses.append(metrics[OBJECTIVE_LOSS[hp["predictor_type"]]])
+        emit(f"#progress_metric: host={HOST}, completed {100.0 * (epoch + 1) / epochs} % of epochs")
+        emit(f"#throughput_metric: host={HOST}, train throughput={n / seconds} records/second")
+        if on_epoch is not None and on_epoch(epoch, current_model()):
             emit(f"training stopped early after epoch {epoch}")
             break
-    return model, losses
+    for name, value in metrics.items():  # FM repeats the last epoch's figures without "epoch="
+        emit(metric_line("train", name, value))
+    final = current_model()
+    return FMModel(final.w0, np.ascontiguousarray(final.w), np.ascontiguousarray(final.v), final.predictor_type), losses
 
 
 def score(model: FMModel, rows: SparseRows) -> np.ndarray:
@@ -277,8 +331,7 @@ def run_training_job(
         output = describe["OutputDataConfig"].get("S3OutputPath")
         if not output:
             raise JobFailed("ValidationException: OutputDataConfig.S3OutputPath is required")
-        owns_data = data is None
-        if owns_data:
+        if data is None:
             data = {name: read_channel(channels[name], resolve) for name in channels}
         _check_features(data["train"][0], hp["feature_dim"], "train")
         emit(
@@ -287,17 +340,14 @@ def run_training_job(
         )
         if "test" in channels:
             _check_features(data["test"][0], hp["feature_dim"], "test")
-        # A job that read its own channels gives train_model the only reference to the rows
-        # (freed after the shuffle); a tuning job shares them across its jobs and keeps them.
-        train = data.pop("train") if owns_data else data["train"]
-        model, losses = train_model(*train, hp, emit, on_epoch)
-        del train
+        model, losses = train_model(*data["train"], hp, emit, on_epoch)
         final: dict[str, float] = {}
         if "test" in channels:
             final = test_metrics(model, *data["test"])
             for metric, value in final.items():
+                emit(f"#test_score ({HOST}) : {(metric, value)!r}")
+            for metric, value in final.items():
                 emit(metric_line("test", metric, value))
-            emit(f"#test_score ({HOST}) : {next(iter(final.items()))}")
         artifact = resolve(output.rstrip("/") + f"/{name}/output/model.tar.gz")
         write_atomically(artifact, write_model_tar_gz(model))
     except (JobFailed, HyperParameterError) as exc:
@@ -321,8 +371,7 @@ def run_training_job(
         LastModifiedTime=end,
         TrainingTimeInSeconds=int((end - created).total_seconds()),
         FinalMetricDataList=[
-            {"MetricName": f"test:{'binary_f_beta' if m == 'binary_f_1.000' else m}", "Value": v, "Timestamp": end}
-            for m, v in final.items()
+            {"MetricName": FINAL_METRICS[m], "Value": v, "Timestamp": end} for m, v in final.items() if m in FINAL_METRICS
         ],
     )
     return describe
