@@ -49,9 +49,10 @@ def training_request(base: Path, **hp: str) -> dict:
             "predictor_type": "regressor",
             "epochs": "15",
             "mini_batch_size": "100",
+            # Adam step sizes (real FM's optimiser): each touched value moves about lr per update.
             "bias_lr": "0.1",
-            "linear_lr": "2",
-            "factors_lr": "4",
+            "linear_lr": "0.01",
+            "factors_lr": "0.01",
             "linear_wd": "0.0001",
             "factors_wd": "0.0001",
             "factors_init_sigma": "0.05",

@@ -121,7 +121,13 @@ def preprocess(
     n_train = round(split[0] * len(indexed))
     n_validate = round(split[1] * len(indexed))
     parts = np.split(order, [n_train, n_train + n_validate])
-    train, validate, test = (indexed.iloc[np.sort(p)].reset_index(drop=True) for p in parts)
+    # FM trains on its records in file order, with no shuffle between epochs (real jobs'
+    # logs, shared/reference/fm-real-optimizer.md), so train keeps the seeded random
+    # order: sorted by customer, each mini-batch would see only a handful of customers
+    # (validation RMSE measured worse, benchmarks/choose_defaults.py --sorted-train).
+    # Validate and test keep the canonical order.
+    train = indexed.iloc[parts[0]].reset_index(drop=True)
+    validate, test = (indexed.iloc[np.sort(p)].reset_index(drop=True) for p in parts[1:])
     for name, part in (("train", train), ("validate", validate), ("test", test)):
         counts[f"{name}_rows"] = len(part)
         if len(part) == 0:

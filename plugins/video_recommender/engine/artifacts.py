@@ -173,7 +173,12 @@ def write_model_tar_gz(model: FMModel) -> bytes:
         with zf.open(zipfile.ZipInfo("params", date_time=_ZIP_TIME), mode="w", force_zip64=True) as member:
             write_ndarray_list(member, arrays)
     outer = io.BytesIO()
-    with tarfile.open(fileobj=outer, mode="w:gz", format=tarfile.GNU_FORMAT) as tar:
+    # tarfile's "w:gz" stamps the gzip header with the current time; a GzipFile of our
+    # own with mtime 0 keeps equal models byte-identical.
+    with (
+        gzip.GzipFile(filename="", fileobj=outer, mode="wb", mtime=0) as zipped,
+        tarfile.open(fileobj=zipped, mode="w", format=tarfile.GNU_FORMAT) as tar,
+    ):
         info = tarfile.TarInfo(MEMBER)
         info.size, info.mtime, info.mode = inner.getbuffer().nbytes, 0, 0o644
         inner.seek(0)
