@@ -102,7 +102,7 @@ def main() -> None:
         )
     runs.sort()
     rmse, rate, seconds = runs[len(runs) // 2]
-    results.append({"model": f"this engine (SGD Hogwild, rank {hp['num_factors']}, DAG defaults, {hp['epochs']} epochs)",
+    results.append({"model": f"this engine (real FM's lazy Adam, rank {hp['num_factors']}, DAG defaults, {hp['epochs']} epochs)",
                     "samples_per_second": rate, "train_seconds": seconds, "test_rmse": rmse})  # fmt: skip
     naive = float(np.sqrt(np.mean((labels["test"] - labels["train"].mean()) ** 2)))
 

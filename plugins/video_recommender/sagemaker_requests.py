@@ -157,15 +157,17 @@ def transform_request(
     }
 
 
-# Our default search space around DEFAULT_HYPERPARAMETERS (learning rates are per
-# mini-batch, see README). Bounds are strings, as the API takes them.
+# Our search space around DEFAULT_HYPERPARAMETERS: the learning rates are Adam step sizes
+# (real FM's optimiser), so each bound stays in the region where real FM trains well;
+# every corner of the box is trained in tests/test_defaults_train_well.py. Bounds are
+# strings, as the API takes them.
 DEFAULT_TUNING_RANGES: dict = {
     "ContinuousParameterRanges": [
-        {"Name": "factors_lr", "MinValue": "2", "MaxValue": "12", "ScalingType": "Logarithmic"},
-        {"Name": "linear_lr", "MinValue": "0.2", "MaxValue": "5", "ScalingType": "Logarithmic"},
-        {"Name": "factors_wd", "MinValue": "0.0001", "MaxValue": "0.001", "ScalingType": "Logarithmic"},
+        {"Name": "factors_lr", "MinValue": "0.0003", "MaxValue": "0.003", "ScalingType": "Logarithmic"},
+        {"Name": "linear_lr", "MinValue": "0.001", "MaxValue": "0.01", "ScalingType": "Logarithmic"},
+        {"Name": "factors_wd", "MinValue": "0.0003", "MaxValue": "0.002", "ScalingType": "Logarithmic"},
     ],
-    "IntegerParameterRanges": [{"Name": "epochs", "MinValue": "15", "MaxValue": "40", "ScalingType": "Linear"}],
+    "IntegerParameterRanges": [{"Name": "epochs", "MinValue": "20", "MaxValue": "80", "ScalingType": "Linear"}],
     "CategoricalParameterRanges": [],
 }
 
