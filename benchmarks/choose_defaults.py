@@ -122,7 +122,9 @@ def main() -> None:
         # One epoch count for both sets: the one minimising the sum of validation RMSE / naive.
         joint = sum(curves[n] / naive[n] for n in sets)
         best = int(np.argmin(joint))
-        results.append((float(joint[best]) / len(sets), best + 1, point, {n: float(c[best]) for n, c in curves.items()}))
+        results.append(
+            (float(joint[best]) / len(sets), best + 1, point, {n: float(c[best]) for n, c in curves.items()})
+        )
     results.sort(key=lambda r: r[0])
     print(f"grid searched in {time.perf_counter() - start:.0f} s; best points (mean validation RMSE / naive):")
     for ratio, epochs, point, scores in results[: args.top]:

@@ -85,7 +85,9 @@ def _artifact_sha256(job_dir: Path, threads: int) -> tuple[str, list[str]]:
         numba.set_num_threads(before)
     assert describe["TrainingJobStatus"] == "Completed", describe.get("FailureReason")
     data = Path(describe["ModelArtifacts"]["S3ModelArtifacts"]).read_bytes()
-    return hashlib.sha256(data).hexdigest(), [m.group(2) for line in lines if (m := re.fullmatch(TRAIN_RMSE_EPOCH, line))]
+    return hashlib.sha256(data).hexdigest(), [
+        m.group(2) for line in lines if (m := re.fullmatch(TRAIN_RMSE_EPOCH, line))
+    ]
 
 
 def test_runs_are_byte_identical_whatever_the_thread_count(job_dir: Path) -> None:

@@ -118,7 +118,10 @@ def test_a_job_stopped_early_keeps_its_model_and_metrics(job_dir: Path) -> None:
     lines: list[str] = []
     describe = run_training_job(training_request(job_dir, epochs="5"), Path, lines.append, on_epoch=lambda e, m: e == 1)
     assert describe["TrainingJobStatus"] == "Stopped"
-    assert sum(bool(re.fullmatch(r"#quality_metric: host=\S+, epoch=\d+, train rmse <loss>=\S+", line)) for line in lines) == 2
+    assert (
+        sum(bool(re.fullmatch(r"#quality_metric: host=\S+, epoch=\d+, train rmse <loss>=\S+", line)) for line in lines)
+        == 2
+    )
     assert describe["FinalMetricDataList"][0]["MetricName"] == "test:rmse"
     assert Path(describe["ModelArtifacts"]["S3ModelArtifacts"]).exists()
 

@@ -103,9 +103,7 @@ def run(kind: str, request: dict, args: argparse.Namespace) -> tuple[dict, str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m video_recommender.engine", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m video_recommender.engine", description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=KINDS, help="the job kind of REQUEST")
     parser.add_argument("--request", type=Path, required=True, help="the boto3 request as JSON")
     parser.add_argument("--model", type=Path, help="transform: a CreateModel request (JSON)")

@@ -207,8 +207,11 @@ def train_model(
         raise JobFailed("ClientError: binary_classifier needs labels 0 or 1 in the 'train' channel")
     rng = np.random.default_rng(init_seed)
     d, k = hp["feature_dim"], hp["num_factors"]
-    _init_bias = _init(rng, hp, "bias", (1,))
-    model = FMModel(_init_bias, _init(rng, hp, "linear", (d,)), _init(rng, hp, "factors", (d, k)), hp["predictor_type"])
+    w0 = _init(rng, hp, "bias", (1,))
+    w = _init(rng, hp, "linear", (d,))
+    table = fm.parameter_table(w, _init(rng, hp, "factors", (d, k)))  # the factors are freed once copied
+    del w
+    state_bias = np.zeros(2, dtype=np.float32)
     batch = hp["mini_batch_size"]
     # MXNet's defaults where FM leaves a value unset: rescale_grad = 1/batch (set by
     # Module.init_optimizer), no clipping (-1), Adam's epsilon 1e-8.
@@ -224,9 +227,6 @@ def train_model(
     values = train.values.astype(np.float32, copy=False)
     y = y.astype(np.float32, copy=False)
     grouping = fm.group_features(indptr, indices, bounds)
-    table = fm.parameter_table(model.w, model.v)
-    del model
-    w0, state_bias = _init_bias, np.zeros(2, dtype=np.float32)
     predictions = np.empty(n, dtype=np.float32)
     emit(_configuration_line(hp))
 
@@ -371,7 +371,9 @@ def run_training_job(
         LastModifiedTime=end,
         TrainingTimeInSeconds=int((end - created).total_seconds()),
         FinalMetricDataList=[
-            {"MetricName": FINAL_METRICS[m], "Value": v, "Timestamp": end} for m, v in final.items() if m in FINAL_METRICS
+            {"MetricName": FINAL_METRICS[m], "Value": v, "Timestamp": end}
+            for m, v in final.items()
+            if m in FINAL_METRICS
         ],
     )
     return describe
