@@ -26,7 +26,7 @@ def test_default_data_beats_the_naive_baseline(airflow_db, monkeypatch, tmp_path
     assert states["tune"] == states["tuning_request"] == "skipped"
     assert all(s == "success" for t, s in states.items() if t not in ("tune", "tuning_request"))
     metrics = json.loads(metrics_path.read_text())
-    assert metrics["test_rmse"] <= 0.85 * metrics["naive_rmse"], metrics
+    assert metrics["test_rmse"] <= 0.82 * metrics["naive_rmse"], metrics
     assert metrics["rows"]["scored"] == metrics["rows"]["test"] > 0
     run_dir = metrics_path.parent
     assert (run_dir / "input" / "reviews.tsv.gz").exists()

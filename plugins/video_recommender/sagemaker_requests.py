@@ -163,11 +163,10 @@ def transform_request(
 # strings, as the API takes them.
 DEFAULT_TUNING_RANGES: dict = {
     "ContinuousParameterRanges": [
-        {"Name": "factors_lr", "MinValue": "0.0003", "MaxValue": "0.003", "ScalingType": "Logarithmic"},
-        {"Name": "linear_lr", "MinValue": "0.001", "MaxValue": "0.01", "ScalingType": "Logarithmic"},
-        {"Name": "factors_wd", "MinValue": "0.0003", "MaxValue": "0.002", "ScalingType": "Logarithmic"},
+        {"Name": "factors_lr", "MinValue": "0.0006", "MaxValue": "0.0017", "ScalingType": "Logarithmic"},
+        {"Name": "factors_wd", "MinValue": "0.0004", "MaxValue": "0.001", "ScalingType": "Logarithmic"},
     ],
-    "IntegerParameterRanges": [{"Name": "epochs", "MinValue": "20", "MaxValue": "80", "ScalingType": "Linear"}],
+    "IntegerParameterRanges": [{"Name": "epochs", "MinValue": "10", "MaxValue": "80", "ScalingType": "Linear"}],
     "CategoricalParameterRanges": [],
 }
 

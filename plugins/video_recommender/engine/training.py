@@ -226,6 +226,8 @@ def train_model(
     indices = train.indices.astype(np.int32, copy=False)
     values = train.values.astype(np.float32, copy=False)
     y = y.astype(np.float32, copy=False)
+    if len(indices) >= 2**31:  # the grouping's int32 positions (2**31 nonzeros would be 16 GiB of data)
+        raise JobFailed(f"ClientError: {len(indices)} nonzeros in the 'train' channel; this engine takes < 2**31")
     grouping = fm.group_features(indptr, indices, bounds)
     predictions = np.empty(n, dtype=np.float32)
     emit(_configuration_line(hp))
