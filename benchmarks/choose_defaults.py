@@ -145,7 +145,10 @@ def main() -> None:
         )  # fmt: skip
         best = int(np.argmin(joint))
         robust.append((float(joint[best]), best + 1, point))
-        print(f"  {joint[best]:.4f}  epochs {best + 1:>2}  " + "  ".join(f"{k}={v}" for k, v in point.items() if k in grid))
+        print(
+            f"  {joint[best]:.4f}  epochs {best + 1:>2}  "
+            + "  ".join(f"{k}={v}" for k, v in point.items() if k in grid)
+        )
     ratio, epochs, point = min(robust, key=lambda r: r[0])
     print(f"chosen: epochs={epochs}  " + "  ".join(f"{k}={v}" for k, v in point.items()) + f"  ({ratio:.4f})")
     current = {k: DEFAULT_HYPERPARAMETERS.get(k, "(FM default)") for k in ("epochs", *FIXED, *grid)}

@@ -64,6 +64,17 @@ def test_split_is_60_20_20_disjoint_and_seeded() -> None:
     pd.testing.assert_frame_equal(preprocess(shuffled, seed=1).test, a.test)
 
 
+def test_train_keeps_a_seeded_random_order() -> None:
+    # FM trains in file order, so the train split must not be sorted by customer.
+    frame = reviews(grid(20, 25))
+    a, b = preprocess(frame, seed=1), preprocess(frame, seed=1)
+    pd.testing.assert_frame_equal(a.train, b.train)
+    customers = a.train["customer_index"].to_numpy()
+    assert (np.diff(customers) != 0).mean() > 0.8  # neighbours are mostly different customers
+    for part in (a.validate, a.test):
+        assert part.sort_values(["customer_index", "video_index"]).index.equals(part.index)
+
+
 def test_labels_are_float32_ratings() -> None:
     result = preprocess(reviews(grid(10, 10)))
     assert result.train["star_rating"].dtype == np.float32
