@@ -67,6 +67,13 @@ def test_epochs_and_learning_rates_move_the_model(job_dir: Path) -> None:
     assert not np.array_equal(moved.v, frozen.v)
 
 
+def test_batch_metric_lines_follow_the_publish_interval(job_dir: Path) -> None:
+    batch_line = r"#quality_metric: host=algo-1, epoch=0, batch=(\d+) train rmse <loss>=\S+"
+    for interval, batches in (("500", ["0"]), ("100", ["0", "100", "200"])):  # 240 mini-batches of 100
+        _, _, lines = train(job_dir, **FROZEN, batch_metrics_publish_interval=interval)
+        assert [m.group(1) for line in lines if (m := re.fullmatch(batch_line, line))] == batches
+
+
 def test_weight_decay_alone_shrinks_weights(job_dir: Path) -> None:
     # A vanishing rescale_grad removes the data's gradient: only weight decay acts.
     _, start, _ = train(job_dir, **FROZEN, linear_init_sigma="0.1")

@@ -57,6 +57,9 @@ SPECS: dict[str, _Spec] = {
     "clip_gradient": _Spec("float", None, 0.0, exclusive_minimum=True),
     "eps": _Spec("float", None, 0.0, exclusive_minimum=True),
     "rescale_grad": _Spec("float", None, 0.0, exclusive_minimum=True),
+    # Not in AWS's table, but in real jobs' default configuration (their "Final
+    # configuration" log line): the running train metrics every N mini-batches.
+    "batch_metrics_publish_interval": _Spec("int", 500, 0, exclusive_minimum=True),
     **_group("bias", 0.1, 0.01, 0.01),
     **_group("linear", 0.001, 0.001, 0.01),
     **_group("factors", 0.0001, 0.00001, 0.001),

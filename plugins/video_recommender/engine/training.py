@@ -162,9 +162,6 @@ def metric_line(scope: str, name: str, value: float, epoch: int | None = None, b
     return f"#quality_metric: {where}{scope} {name} {_score_kind(name)}={value}"
 
 
-# Real FM's default batch_metrics_publish_interval (its "Final configuration" log line):
-# the running metrics of the epoch are printed at batch 0, 500, 1000, ...
-BATCH_METRICS_INTERVAL = 500
 OBJECTIVE_LOSS = {"regressor": "rmse", "binary_classifier": "binary_classification_cross_entropy"}
 
 EpochHook = Callable[[int, FMModel], bool]
@@ -255,7 +252,8 @@ def train_model(
             raise JobFailed(
                 f"AlgorithmError: training diverged in epoch {epoch} (loss is not finite); lower the learning rates"
             )
-        for b in range(0, len(bounds) - 1, BATCH_METRICS_INTERVAL):
+        # The epoch's running metrics at batch 0, N, 2N, ... (N = batch_metrics_publish_interval).
+        for b in range(0, len(bounds) - 1, hp["batch_metrics_publish_interval"]):
             seen = bounds[b + 1]
             for name, value in _train_metrics(predictions[:seen], y[:seen], classifier).items():
                 emit(metric_line("train", name, value, epoch=epoch, batch=b))
