@@ -95,6 +95,15 @@ def test_unreadable_requests_are_refused_with_file_and_line(job_dir: Path) -> No
     assert done.returncode == 2 and "only file:// URIs or local paths" in done.stderr
     done = engine("transform", "--request", "s3.json", cwd=job_dir)
     assert done.returncode == 2 and "transform needs the model" in done.stderr
+    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = "file://train/"  # a host, not a path
+    (job_dir / "host.json").write_text(json.dumps(request))
+    done = engine("train", "--request", "host.json", cwd=job_dir)
+    assert done.returncode == 2 and "needs an absolute path" in done.stderr
+    request = hand_written_training_request(job_dir)
+    request["OutputDataConfig"]["S3OutputPath"] = "s3://bucket/models"  # refused before training, not after
+    (job_dir / "s3_out.json").write_text(json.dumps(request))
+    done = engine("train", "--request", "s3_out.json", cwd=job_dir)
+    assert done.returncode == 2 and "s3://bucket/models" in done.stderr and "#quality_metric" not in done.stdout
 
 
 def test_tune_runs_a_tuning_request(job_dir: Path) -> None:
@@ -117,3 +126,17 @@ def test_tune_runs_a_tuning_request(job_dir: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "best training job fm-tune-by-hand-" in done.stderr
     assert len(list((job_dir / "models").glob("fm-tune-by-hand-*/output/model.tar.gz"))) == 3
+
+
+def test_airflows_plugins_manager_leaves_the_entry_point_alone(tmp_path: Path) -> None:
+    # Airflow loads plugin modules by file stem into sys.modules; engine/__main__.py must not
+    # become every Airflow process's __main__ (plugins/.airflowignore excludes it).
+    probe = (
+        "import sys, airflow.plugins_manager as pm; main = sys.modules['__main__']; pm.ensure_plugins_loaded(); "
+        "assert sys.modules['__main__'] is main, sys.modules['__main__']; print('ok', pm.get_import_errors())"
+    )
+    env = {"PATH": "/usr/bin:/bin", "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+           "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__UNIT_TEST_MODE": "True"}  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1] == "ok {}"

@@ -11,7 +11,7 @@ Tolerance. Real FM draws its initial parameters at random, so a second real job 
 this request would not print the same figures either. Twelve init seeds of the engine
 measure that spread (``test_published_job_is_a_draw_of_the_init_spread``): the train
 RMSE's standard deviation is about 0.0066 at epoch 0 (Adam's first steps amplify the
-tiny random factors) and 0.0002-0.0007 afterwards, the test RMSE's about 0.0007.
+tiny random factors) and 0.0001-0.0005 afterwards, the test RMSE's about 0.0007.
 - The acceptance bounds, 0.01 per epoch and 0.005 on the test RMSE, are about 1.5
   standard deviations at epoch 0 (as tight as init noise allows there: 2 of 12 seeds
   miss it at epoch 0 alone) and 7 on the test RMSE. The engine's fixed seed must meet them.
@@ -137,4 +137,4 @@ def test_calibration_rejects_a_shuffled_read(run_a_dir: Path) -> None:
     keys = rows.indices.reshape(-1, 2)[order].ravel()
     shuffled = (SparseRows(rows.indptr, keys, rows.values, rows.n_cols), y[order])
     gaps = np.abs(_seeded_curves(run_a_dir, range(1, 2), shuffled)[0, :50] - PUBLISHED["train_rmse_per_epoch"])
-    assert gaps.max() > EPOCH_TOLERANCE
+    assert gaps[1:].max() > EPOCH_TOLERANCE  # after epoch 0, where init noise alone stays far below the bound

@@ -35,18 +35,39 @@ class RequestError(ValueError):
 
 
 def resolve(location: str) -> Path:
-    """``file://`` URIs and plain paths are local files; anything else is refused (this runs offline)."""
+    """``file://`` URIs and plain paths (relative to the current directory) are local files;
+    anything else is refused (this runs offline)."""
     parsed = urlparse(location)
+    if parsed.scheme == "file" and parsed.netloc not in ("", "localhost"):
+        raise RequestError(
+            f"{location!r}: a file:// URI needs an absolute path (file:///...), not host {parsed.netloc!r}"
+        )
     if parsed.scheme in ("", "file"):
         return Path(unquote(parsed.path) if parsed.scheme else location)
     raise RequestError(f"{location!r}: only file:// URIs or local paths can be read offline (not {parsed.scheme}://)")
 
 
+LOCATION_KEYS = ("S3Uri", "S3OutputPath", "ModelDataUrl")
+
+
+def check_locations(request: Any) -> None:
+    """Resolve every S3 location of a request up front, so a bad one fails before any work."""
+    if isinstance(request, dict):
+        for key, value in request.items():
+            if key in LOCATION_KEYS and isinstance(value, str):
+                resolve(value)
+            else:
+                check_locations(value)
+    elif isinstance(request, list):
+        for item in request:
+            check_locations(item)
+
+
 def _load(path: Path, what: str) -> dict:
     try:
         data = json.loads(path.read_text())
-    except OSError as exc:
-        raise RequestError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RequestError(f"{path}: cannot read the {what}: {getattr(exc, 'strerror', None) or exc}") from exc
     except json.JSONDecodeError as exc:
         raise RequestError(f"{path}: line {exc.lineno} column {exc.colno}: not JSON ({exc.msg})") from exc
     if not isinstance(data, dict):
@@ -67,6 +88,8 @@ def _emit(line: str) -> None:
 def transform_config(request: dict, model: Path | None, model_data: str | None) -> dict:
     """The ``{"Model": CreateModel, "Transform": CreateTransformJob}`` pair the engine runs."""
     if "Transform" in request:
+        if model is not None or model_data is not None:
+            raise RequestError('the request already holds {"Model": ..., "Transform": ...}; drop --model/--model-data')
         return request
     if model is not None:
         model_request = _load(model, "CreateModel request")
@@ -88,16 +111,20 @@ def run(kind: str, request: dict, args: argparse.Namespace) -> tuple[dict, str, 
     if kind == "train":
         from video_recommender.engine.training import run_training_job
 
+        check_locations(request)
         describe = run_training_job(request, resolve, _emit)
         return describe, describe["TrainingJobStatus"], describe.get("FailureReason", "")
     if kind == "transform":
         from video_recommender.engine.transform import run_transform_job
 
-        result = run_transform_job(transform_config(request, args.model, args.model_data), resolve, _emit)
+        config = transform_config(request, args.model, args.model_data)
+        check_locations(config)
+        result = run_transform_job(config, resolve, _emit)
         describe = result["Transform"]
         return describe, describe["TransformJobStatus"], describe.get("FailureReason", "")
     from video_recommender.engine.tuning import run_tuning_job
 
+    check_locations(request)
     describe = run_tuning_job(request, resolve, _emit)
     return describe, describe["HyperParameterTuningJobStatus"], describe.get("FailureReason", "")
 

@@ -44,8 +44,8 @@ OPTIMIZER = (
 BETA1, BETA2 = 0.9, 0.999  # MXNet's Adam defaults; FM exposes neither
 
 PREFETCH_AHEAD = 4  # rows / features: far enough for a random row of `v` to arrive from memory in time
-# Reassociation lets the factor sums vectorise; no approximate sqrt or reciprocal, so
-# each Adam step is the IEEE float32 arithmetic MXNet's kernel does.
+# Reassociation lets the sums vectorise and contraction fuses multiply-adds; no
+# approximate sqrt or reciprocal (float32 throughout, as MXNet's kernel).
 FAST = {"reassoc", "contract", "nsz"}
 
 

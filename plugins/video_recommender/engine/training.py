@@ -269,6 +269,10 @@ def train_model(
     for name, value in metrics.items():  # FM repeats the last epoch's figures without "epoch="
         emit(metric_line("train", name, value))
     final = current_model()
+    if not (np.isfinite(final.v).all() and np.isfinite(final.w).all()):  # the last updates, unseen by any prediction
+        raise JobFailed(
+            "AlgorithmError: training diverged in the last epoch (parameters not finite); lower the learning rates"
+        )
     return FMModel(final.w0, np.ascontiguousarray(final.w), np.ascontiguousarray(final.v), final.predictor_type), losses
 
 
