@@ -36,6 +36,7 @@ from video_recommender.data.reviews import read_reviews  # ruff: ignore[module-i
 from video_recommender.data.synthetic import generate_reviews, reviews_to_tsv_gz  # ruff: ignore[module-import-not-at-top-of-file]
 from video_recommender.engine.hyperparameters import parse_hyperparameters  # ruff: ignore[module-import-not-at-top-of-file]
 from video_recommender.engine.training import score, train_model  # ruff: ignore[module-import-not-at-top-of-file]
+from video_recommender.metrics import regression_metrics  # ruff: ignore[module-import-not-at-top-of-file]
 from video_recommender.settings import DEFAULT_HYPERPARAMETERS  # ruff: ignore[module-import-not-at-top-of-file]
 from video_recommender.steps import one_hot_rows  # ruff: ignore[module-import-not-at-top-of-file]
 
@@ -85,7 +86,7 @@ def sort_train(data: dict) -> None:
 
 
 def rmse(model, rows, y) -> float:
-    return float(np.sqrt(np.mean((score(model, rows).astype(np.float64) - y) ** 2)))
+    return regression_metrics(score(model, rows), y)["rmse"]
 
 
 def validation_curve(

@@ -8,6 +8,9 @@ import numpy as np
 
 from video_recommender.data.recordio import SparseRows, encode_sparse
 
+# The official FM MetricDefinition train:rmse:epoch (shared/reference/factorization-machines.md §4).
+TRAIN_RMSE_EPOCH = r"#quality_metric: host=\S+, epoch=\S+, train rmse <loss>=(\S+)"
+
 
 def planted_fm(n_rows: int, n_customers: int, n_videos: int, seed: int) -> tuple[SparseRows, np.ndarray]:
     """One-hot rows whose labels follow a rank-2 FM: learnable, with a known best RMSE of 0.1."""

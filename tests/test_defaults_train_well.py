@@ -17,6 +17,7 @@ from video_recommender.data.preprocess import preprocess
 from video_recommender.data.reviews import read_reviews
 from video_recommender.engine.hyperparameters import parse_hyperparameters
 from video_recommender.engine.training import JobFailed, score, train_model
+from video_recommender.metrics import regression_metrics
 from video_recommender.sagemaker_requests import DEFAULT_TUNING_RANGES
 from video_recommender.settings import DEFAULT_HYPERPARAMETERS
 from video_recommender.steps import one_hot_rows
@@ -47,7 +48,7 @@ def validation_ratio(split: dict, **overrides: str) -> float:
     except JobFailed:  # diverged
         return float("inf")
     rows, y = split["validate"]
-    return float(np.sqrt(np.mean((score(model, rows).astype(np.float64) - y) ** 2))) / split["naive"]
+    return regression_metrics(score(model, rows), y)["rmse"] / split["naive"]
 
 
 def test_the_defaults_train_well(split: dict) -> None:

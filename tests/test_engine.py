@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fm_jobs import training_request, transform_config
+from fm_jobs import TRAIN_RMSE_EPOCH, training_request, transform_config
 
 from video_recommender.engine.artifacts import (
     FMModel,
@@ -26,7 +26,6 @@ from video_recommender.engine.transform import run_transform_job
 from video_recommender.evaluate import read_predictions
 
 # The official FM MetricDefinitions (shared/reference/factorization-machines.md §4).
-TRAIN_RMSE_EPOCH = r"#quality_metric: host=\S+, epoch=\S+, train rmse <loss>=(\S+)"
 TEST_RMSE = r"#quality_metric: host=\S+, test rmse <loss>=(\S+)"
 THROUGHPUT = r"#throughput_metric: host=\S+, train throughput=(\S+) records/second"
 

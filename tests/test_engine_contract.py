@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fm_jobs import training_request, transform_config
+from fm_jobs import TRAIN_RMSE_EPOCH, training_request, transform_config
 
 from video_recommender.data.recordio import encode_sparse, read_sparse
 from video_recommender.engine.artifacts import FMModel, read_model_tar_gz
@@ -52,9 +52,6 @@ def test_init_methods_and_their_parameters(job_dir: Path) -> None:
     assert model.w0[0] == np.float32(3.25)
     assert np.abs(model.w).max() <= 0.5 and np.abs(model.w).max() > 0.45  # U[-0.5, 0.5] over 500 weights
     assert model.v.std() == pytest.approx(0.2, rel=0.05) and abs(float(model.v.mean())) < 0.01
-
-
-TRAIN_RMSE_EPOCH = r"#quality_metric: host=\S+, epoch=\S+, train rmse <loss>=(\S+)"
 
 
 def test_epochs_and_learning_rates_move_the_model(job_dir: Path) -> None:
