@@ -18,6 +18,7 @@ from airflow.providers.amazon.aws.operators.sagemaker import (
     SageMakerTuningOperator,
 )
 
+from video_recommender.extra_links import SAGEMAKER_JOB_LINKS
 from video_recommender.sagemaker_requests import name_for_try
 from video_recommender.settings import Settings
 
@@ -37,6 +38,8 @@ def job_operator_kwargs(settings: Settings) -> dict[str, Any]:
 
 class _TryNamed:
     config: dict
+    sagemaker_job_kind: str  # which job the links point to (console_links.JOB_KINDS)
+    operator_extra_links = SAGEMAKER_JOB_LINKS  # the job's console page and logs (extra_links)
 
     def execute(self, context: Any) -> Any:
         self.config = name_for_try(self.config, context["ti"].try_number)
@@ -46,14 +49,22 @@ class _TryNamed:
 class SageMakerTrainingJob(_TryNamed, SageMakerTrainingOperator):
     """``SageMakerTrainingOperator``; XCom ``{"Training": DescribeTrainingJob}``."""
 
+    sagemaker_job_kind = "training"
+
 
 class SageMakerTuningJob(_TryNamed, SageMakerTuningOperator):
     """``SageMakerTuningOperator``; XCom ``{"Tuning": DescribeHyperParameterTuningJob}``."""
+
+    sagemaker_job_kind = "tuning"
 
 
 class SageMakerTransformJob(_TryNamed, SageMakerTransformOperator):
     """``SageMakerTransformOperator`` with ``{"Model": ..., "Transform": ...}``; XCom as the provider's."""
 
+    sagemaker_job_kind = "transform"
+
 
 class SageMakerProcessingJob(_TryNamed, SageMakerProcessingOperator):
     """``SageMakerProcessingOperator`` for preprocess / prepare; XCom ``{"Processing": DescribeProcessingJob}``."""
+
+    sagemaker_job_kind = "processing"
