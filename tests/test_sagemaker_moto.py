@@ -171,6 +171,21 @@ def test_a_failed_job_fails_the_try_with_its_reason_and_the_retry_gets_a_new_nam
 
     base = job_name("video-recsys", "train", run_id)
     assert jobs[f"{base}-t1"] == "Failed" and jobs[f"{base}-t2"] == "Completed"
+    # The worker computed the train task's extra links when the task ended: they name the try that ran.
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        links = {
+            x.key: XComModel.deserialize_value(x)
+            for x in session.scalars(XComModel.get_many(run_id=run_id, dag_ids="video_recommender", task_ids="train"))
+            if x.key.startswith("_link_")
+        }
+    assert links == {
+        "_link_SageMakerJobConsoleLink": f"https://us-east-1.console.aws.amazon.com/sagemaker/home?region=us-east-1#/jobs/{base}-t2",
+        "_link_SageMakerJobLogsLink": "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1"
+        f"#logsV2:log-groups/log-group/$252Faws$252Fsagemaker$252FTrainingJobs$3FlogStreamNameFilter$3D{base}-t2",
+    }
 
 
 def test_deferrable_operators_complete_through_the_triggerer(airflow_db, sagemaker_env, monkeypatch) -> None:
