@@ -45,7 +45,7 @@ if [ ! -x "$TOOLS_VENV/bin/python" ] || [ "$(cat "$TOOLS_VENV/.bootstrap-stamp" 
   echo "$TOOLS_STAMP" > "$TOOLS_VENV/.bootstrap-stamp"
 fi
 
-STAMP_INPUTS=("$CONSTRAINTS" requirements/requirements.txt requirements/local.txt requirements/dev.txt "$0")
+STAMP_INPUTS=("$CONSTRAINTS" requirements/requirements.txt requirements/local.txt requirements/local-engine.txt requirements/dev.txt "$0")
 STAMP=$( { echo "$PY $PYVER $AIRFLOW_VERSION"; cat "${STAMP_INPUTS[@]}"; } | sha256sum | cut -d' ' -f1)
 if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.bootstrap-stamp" 2>/dev/null)" = "$STAMP" ]; then
   exit 0

@@ -59,7 +59,7 @@ def test_compose_file_is_valid_and_mirrors_the_official_runner(state: Path) -> N
         assert mounts == {
             "/usr/local/airflow/dags": str(REPO / "dist" / "dags"),
             "/usr/local/airflow/plugins": str(state / "plugins"),
-            "/usr/local/airflow/requirements/requirements.txt": str(REPO / "dist" / "requirements.txt"),
+            "/usr/local/airflow/requirements/requirements.txt": str(state / "requirements.txt"),
             "/usr/local/airflow/startup": str(state / "startup"),
             "/usr/local/airflow/recommender-data": str(state / "recommender-data"),
         }
@@ -77,6 +77,11 @@ def test_compose_file_is_valid_and_mirrors_the_official_runner(state: Path) -> N
     # The mounted plugins are plugins.zip's contents at the folder root, as MWAA extracts them.
     assert (state / "plugins" / "video_recommender" / "__init__.py").exists()
     assert (state / "airflow.env").stat().st_mode & 0o777 == 0o600
+    # The local backend runs FM in the worker: the image installs MWAA's requirements plus the engine's.
+    installed = (state / "requirements.txt").read_text()
+    assert installed.startswith((REPO / "dist" / "requirements.txt").read_text())
+    assert {"numba==0.68.1", "optuna==5.0.0"} <= set(installed.splitlines())
+    assert (state / "requirements.txt").stat().st_mode & 0o777 == 0o644
 
 
 def test_prepare_keeps_the_generated_secrets(state: Path) -> None:

@@ -22,6 +22,7 @@ from mwaa_local.settings_file import load
 
 COMPOSE_FILE = REPO / "local-runner" / "docker" / "docker-compose.yaml"
 DEFAULT_STATE = REPO / ".local-runner" / "docker"
+LOCAL_ENGINE_REQUIREMENTS = REPO / "requirements" / "local-engine.txt"
 
 
 def _env_line(name: str, value: str) -> str:
@@ -68,13 +69,25 @@ def prepare(state: Path = DEFAULT_STATE, settings_path: Path = DEFAULT_SETTINGS)
     startup.mkdir()
     if settings.startup_script:
         shutil.copyfile(settings.startup_script, startup / "startup.sh")
+    # The image installs the mounted requirements.txt at every start, as MWAA does. On the
+    # local backend the workflow's jobs run in the worker, so the engine's packages
+    # (requirements/local-engine.txt, the file a user would add on MWAA) go in with it.
+    requirements = (REPO / "dist" / "requirements.txt").read_text()
+    backend = settings.env.get("AIRFLOW__RECOMMENDER__BACKEND", settings.env.get("RECOMMENDER_BACKEND", "local"))
+    if backend == "local":
+        requirements += "\n" + LOCAL_ENGINE_REQUIREMENTS.read_text()
+    _write_atomically(state / "requirements.txt", requirements, 0o644)  # read by the image's airflow user
     data = state / "recommender-data"
     data.mkdir(exist_ok=True)
     data.chmod(0o777)  # the image's airflow user (uid set by the image) writes the workflow's files here
     env_file = state / "airflow.env"
-    text = env_file_text(settings.env, _read_env_file(env_file))
-    tmp = env_file.with_name(env_file.name + ".tmp")
-    tmp.touch(mode=0o600)
-    tmp.write_text(text)
-    tmp.rename(env_file)
+    _write_atomically(env_file, env_file_text(settings.env, _read_env_file(env_file)))
     return state
+
+
+def _write_atomically(path: Path, text: str, mode: int = 0o600) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.touch(mode=mode)  # 0600 by default: airflow.env holds the generated secrets
+    tmp.chmod(mode)
+    tmp.write_text(text)
+    tmp.rename(path)
