@@ -37,7 +37,7 @@ def reachable_home() -> Iterator[Path]:
 
 
 @pytest.mark.skipif(postgres_bin() is None, reason="no PostgreSQL binaries on this machine")
-def test_start_run_stop_on_postgresql(reachable_home: Path) -> None:
+def test_start_run_stop_on_postgresql(reachable_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The whole runner on its own PostgreSQL: UI on 127.0.0.1 only, a real run, nothing left after stop.
 
     Its settings file sets configuration options and names a startup script, so the run
@@ -57,6 +57,10 @@ def test_start_run_stop_on_postgresql(reachable_home: Path) -> None:
     runner = Runner(reachable_home / "runner", free_port(), database="postgres", settings_path=settings)
     try:
         info = runner.start()
+        # start says what it is doing as it goes, in MWAA's order.
+        steps = [line.split("] ", 1)[1].split(":")[0] for line in capsys.readouterr().out.splitlines() if "] " in line]
+        assert steps == ["startup script startup.sh", "package", "requirements.txt", "database", "database",
+                         "api-server", "scheduler", "dag-processor", "triggerer", "health", "health"], steps  # fmt: skip
         assert info["startup_exports"] == ["RECOMMENDER_STORAGE_ROOT"]  # MWAA__ names are dropped
         assert info["url"] == runner.url and info["password"]
         assert info["database"].startswith("PostgreSQL (the runner's own cluster")

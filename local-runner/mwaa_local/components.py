@@ -83,6 +83,7 @@ class Runner:
         self.database = Database("url" if db_url else database, self.home, db_url)
         self.settings_path = settings_path
         self.install_requirements = install_requirements
+        self._started = time.monotonic()  # progress lines count from here, or from start()
 
     @classmethod
     def from_state(cls, home: Path, port: int = 8080) -> Runner:
@@ -164,6 +165,11 @@ class Runner:
                     "stop it or choose --port"
                 ) from None
 
+    def _say(self, message: str) -> None:
+        """One progress line as start goes (it takes 20-50 s): which step runs, and how long the last took."""
+        now = time.monotonic()
+        print(f"[{now - self._started:5.1f} s] {message}", flush=True)
+
     def _package(self) -> None:
         """dags/, plugins (unpacked) and requirements.txt of a fresh package, copied into the runner's folder."""
         package = build_and_unpack(self.home / "plugins")
@@ -181,18 +187,23 @@ class Runner:
                   f"{', '.join(dropped)}")  # fmt: skip
         startup: dict[str, dict[str, str]] = {}
         if settings.startup_script:
+            self._say(f"startup script {settings.startup_script.name}: running it for each MWAA container")
             base = self.env(settings, database=False)
             runs = {
                 c: run_startup_script(settings.startup_script, c, environ=base) for c in set(MWAA_CONTAINER.values())
             }
             startup = {component: runs[container] for component, container in MWAA_CONTAINER.items()}
+        self._say("package: building dist/ (dags/, plugins.zip, requirements.txt) and unpacking plugins.zip")
         self._package()
         if self.install_requirements:
+            self._say("requirements.txt: installing under MWAA's constraints (up to 9 min, as MWAA)")
             code = requirements.install(self.home / "requirements.txt")
             if code:
                 raise SystemExit(f"requirements.txt did not install (pip exit code {code}); Airflow not started")
         self._write_state()  # before the DB starts, so stop finds a cluster a failed start leaves
+        self._say(f"database: starting {self.database.describe()}")
         self.database.start()
+        self._say("database: airflow db migrate")
         migrated = subprocess.run(
             [str(PYTHON), "-m", "airflow", "db", "migrate"], env=self.env(settings), capture_output=True, text=True
         )
@@ -205,6 +216,7 @@ class Runner:
         if self.running():
             raise SystemExit(f"already running: {self.running()} (state in {self.home}); run stop first")
         self._check_port()
+        self._started = time.monotonic()
         settings, startup = self.prepare()
         (self.home / "pids").mkdir(exist_ok=True)
         (self.home / "logs").mkdir(exist_ok=True)
@@ -216,14 +228,17 @@ class Runner:
                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 )  # fmt: skip
             pid = processes[component].pid
+            self._say(f"{component}: started, pid {pid}, log {self.home / 'logs' / (component + '.log')}")
             self._write_json(self._pid_file(component), {"pid": pid, "created": psutil.Process(pid).create_time()})
         deadline = time.monotonic() + timeout
+        self._say(f"health: waiting for every component at {self.url}/api/v2/monitor/health")
         while time.monotonic() < deadline:
             exited = [c for c, p in processes.items() if p.poll() is not None]
             if exited:
                 self.stop()
                 raise SystemExit(f"{', '.join(exited)} exited during start-up; see {self.home / 'logs'}")
             if self.healthy(require_all=True):
+                self._say("health: all components healthy")
                 return {
                     "url": self.url, "user": "admin", "password": self.password(),
                     "database": self.database.describe(), "connections": settings.connections,
