@@ -16,6 +16,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from recsys_mwaa import custom_constraints
+
 REPO = Path(__file__).resolve().parents[2]
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 EXCLUDED_PARTS = {"__pycache__", "tests", ".pytest_cache"}
@@ -85,16 +87,33 @@ def write_manifest(package: Package) -> None:
     package.manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
-def build(out: Path, repo: Path = REPO) -> Package:
-    """Write the package to ``out`` (replaced whole) and return it."""
+def build(out: Path, repo: Path = REPO, constraints: Path | None = None) -> Package:
+    """Write the package to ``out`` (replaced whole) and return it.
+
+    ``constraints``, or a local file named by the constraint line of requirements/requirements.txt,
+    is a custom constraints file: checked against MWAA's essential pins (ConstraintsError
+    otherwise), shipped in dags/ and named by requirements.txt as MWAA sees it, as AWS documents
+    for a newer Amazon provider (see custom_constraints).
+    """
+    source = repo / "requirements" / "requirements.txt"
+    custom = constraints or custom_constraints.local_constraints_file(source.read_text(), source.parent)
+    if custom is not None:
+        custom_constraints.check(custom)  # before anything is written
     package = Package(out)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     staged = Package(tmp)
     staged.plugins_zip.write_bytes(plugins_zip_bytes(repo / "plugins"))
-    shutil.copyfile(repo / "requirements" / "requirements.txt", staged.requirements)
     staged.dags.mkdir()
+    if custom is None:
+        shutil.copyfile(source, staged.requirements)
+    else:
+        # In dags/, not plugins.zip: the place AWS documents for a custom constraints file, and a
+        # file deploy uploads by itself, whose changes the hashed name carries into requirements.txt.
+        name = custom_constraints.shipped_name(custom)
+        shutil.copyfile(custom, staged.dags / name)
+        staged.requirements.write_text(custom_constraints.point_requirements_at(source.read_text(), name))
     for path in sorted((repo / "dags").iterdir()):
         if path.is_file() and (path.suffix == ".py" or path.name == ".airflowignore"):
             shutil.copyfile(path, staged.dags / path.name)

@@ -11,6 +11,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from recsys_mwaa import custom_constraints
 from recsys_mwaa.packaging import REPO, Package
 
 MWAA_CONSTRAINT = (
@@ -21,6 +22,9 @@ VENDORED_CONSTRAINTS = REPO / "requirements" / "constraints-3.3.1-py3.12.txt"
 # from plugins.zip: the wheels and this copy of the constraints, with no index.
 MWAA_PLUGINS = "/usr/local/airflow/plugins"
 PRIVATE_CONSTRAINT = f'--constraint "{MWAA_PLUGINS}/{VENDORED_CONSTRAINTS.name}"'
+# A custom constraints file (one that keeps MWAA's essential pins), shipped in dags/ by
+# packaging.build as AWS documents for a newer Amazon provider; see custom_constraints.
+CUSTOM_CONSTRAINT = rf'--constraint "{re.escape(custom_constraints.MWAA_DAGS)}/([^"/]+\.txt)"'
 # MWAA's image: Python 3.12 on Amazon Linux 2023 (glibc 2.34), x86_64.
 MWAA_PYTHON_VERSION = "3.12"
 MWAA_PLATFORMS = ("manylinux_2_34_x86_64", "manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
@@ -58,22 +62,37 @@ def requirements_problems(package: Package, resolve: bool = True) -> list[str]:
     constraint_lines = [line for line in lines if re.match(r"\s*#?\s*(-c|--constraint)\s", line)]
     if constraint_lines == [PRIVATE_CONSTRAINT]:
         return _private_requirements_problems(package, lines, resolve)
-    if constraint_lines != [MWAA_CONSTRAINT]:
+    custom = re.fullmatch(CUSTOM_CONSTRAINT, constraint_lines[0]) if len(constraint_lines) == 1 else None
+    if custom:
+        constraints = package.dags / custom.group(1)
+        if not constraints.is_file():
+            return [f"requirements.txt names {custom_constraints.MWAA_DAGS}/{custom.group(1)}, which dags/ lacks"]
+        if not custom.group(1).endswith(f"-{custom_constraints.digest(constraints.read_bytes())}.txt"):
+            return [f"dags/{custom.group(1)} no longer matches the content hash in its name; run `recsys-mwaa package`"]
+        problems = custom_constraints.essential_pin_problems(constraints)
+        if problems or not resolve:
+            return problems
+    elif constraint_lines != [MWAA_CONSTRAINT]:
         return [
             f"requirements.txt must carry exactly MWAA's constraint line {MWAA_CONSTRAINT!r} "
-            f"(or, for a private network, {PRIVATE_CONSTRAINT!r}); found {constraint_lines}"
+            f"(or, for a private network, {PRIVATE_CONSTRAINT!r}, or a custom constraints file "
+            f"'--constraint \"{custom_constraints.MWAA_DAGS}/<file>\"' shipped in dags/); found {constraint_lines}"
         ]
+    else:
+        constraints = VENDORED_CONSTRAINTS
     if not resolve:
         return []
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / "requirements.txt"
         local.write_text(
-            "\n".join(f"--constraint {VENDORED_CONSTRAINTS}" if line == MWAA_CONSTRAINT else line for line in lines)
-            + "\n"
+            "\n".join(f"--constraint {constraints}" if line == constraint_lines[0] else line for line in lines) + "\n"
         )
+        # As MWAA's safe-pip-install does: its essential pins apply over any constraints file.
+        essential = Path(tmp) / "mwaa_essential_constraints.txt"
+        essential.write_text("".join(f"{n}=={v}\n" for n, v in custom_constraints.MWAA_ESSENTIAL_PINS.items()))
         done = subprocess.run(
             [sys.executable, "-m", "pip", "install", "--dry-run", "--disable-pip-version-check", "-r", str(local),
-             "apache-airflow==3.3.1"],
+             "--constraint", str(essential), "apache-airflow==3.3.1"],
             capture_output=True, text=True,
         )  # fmt: skip
     if done.returncode:
@@ -82,7 +101,12 @@ def requirements_problems(package: Package, resolve: bool = True) -> list[str]:
             for line in done.stdout.splitlines() + done.stderr.splitlines()
             if "ERROR" in line or "conflict" in line
         ]
-        return ["requirements.txt does not resolve under MWAA's constraints: " + " | ".join(reason[-4:])]
+        under = (
+            "MWAA's constraints"
+            if constraints == VENDORED_CONSTRAINTS
+            else f"dags/{constraints.name} and MWAA's essential pins"
+        )
+        return [f"requirements.txt does not resolve under {under}: " + " | ".join(reason[-4:])]
     return []
 
 
