@@ -1,8 +1,10 @@
-"""Command line: ``recsys-mwaa package`` and ``recsys-mwaa validate``."""
+"""Command line: ``recsys-mwaa package | validate | deploy | rollback | status``."""
 
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -41,8 +43,12 @@ def _validate(args: argparse.Namespace) -> int:
 def _clients(args: argparse.Namespace) -> tuple:
     import boto3
 
-    session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
-    return session.client("s3"), session.client("mwaa")
+    # boto3 reads AWS_DEFAULT_REGION only; AWS_REGION too, as the AWS CLI v2 does (it wins over the profile's).
+    region = args.region or os.environ.get("AWS_REGION") or None
+    session = boto3.session.Session(profile_name=args.profile, region_name=region)
+    mwaa = session.client("mwaa")
+    args.region = mwaa.meta.region_name  # the region resolved from env / profile, for error messages
+    return session.client("s3"), mwaa
 
 
 def _existing_package(dist: Path) -> packaging.Package | None:
@@ -53,18 +59,69 @@ def _existing_package(dist: Path) -> packaging.Package | None:
     return package
 
 
-def _reported(call: Callable[[], object]) -> int:
-    """Run a deploy-module command; a DeployError becomes its reason on stderr and exit code 1."""
-    from recsys_mwaa.deploy import DeployError
-
-    try:
-        call()
-    except DeployError as exc:
-        print(f"FAIL: {exc}", file=sys.stderr)
-        return 1
-    return 0
+# ClientError codes by what the user should check.
+ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "403", "Forbidden", "UnauthorizedOperation"}
+CREDENTIALS_REFUSED = {"InvalidClientTokenId", "UnrecognizedClientException", "InvalidAccessKeyId"}
+CREDENTIALS_REFUSED |= {"SignatureDoesNotMatch", "ExpiredToken", "ExpiredTokenException", "AuthFailure"}
 
 
+def _aws_problem(exc: Exception, args: argparse.Namespace) -> str:
+    """What to set or check for a botocore error, in one line."""
+    from botocore import exceptions as aws
+
+    who = f"profile {args.profile}" if args.profile else "the credentials in use"
+    if isinstance(exc, aws.NoRegionError):
+        return "no AWS region: set AWS_REGION or AWS_DEFAULT_REGION (or region in the profile) or pass --region"
+    if isinstance(exc, aws.ProfileNotFound):
+        return f"no AWS profile {args.profile!r}: check --profile / AWS_PROFILE and the AWS config file"
+    if isinstance(exc, (aws.NoCredentialsError, aws.PartialCredentialsError)):
+        found = "none found" if isinstance(exc, aws.NoCredentialsError) else str(exc)
+        return (f"no AWS credentials ({found}): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                "or AWS_PROFILE / --profile (after `aws configure` or `aws sso login`)")  # fmt: skip
+    if isinstance(exc, aws.ClientError):
+        error = exc.response.get("Error", {})
+        code, message = str(error.get("Code", "")), " ".join(str(error.get("Message") or "").split())
+        if code == "ResourceNotFoundException":
+            return (f"no MWAA environment {args.environment!r} in {args.region}: check --environment and "
+                    f"--region (aws mwaa list-environments --region {args.region})")  # fmt: skip
+        if code == "NoSuchBucket":
+            return f"no bucket {getattr(args, 'bucket', None)!r}: check --bucket (the environment's source bucket)"
+        if code in ACCESS_DENIED:
+            return (f"access denied to {exc.operation_name} in {args.region} for {who}: grant it in their IAM "
+                    f"policy or use other credentials (aws sts get-caller-identity){': ' + message if message else ''}")  # fmt: skip
+        if code in CREDENTIALS_REFUSED:
+            return f"AWS refused {who} ({code}): check or refresh them (aws sts get-caller-identity)"
+        return (f"AWS {exc.operation_name} in {args.region} failed: {code}: {message or 'no message'}; "
+                "check --environment, --bucket and --region")  # fmt: skip
+    if isinstance(exc, aws.EndpointConnectionError):
+        return f"cannot reach {exc.kwargs.get('endpoint_url', 'AWS')}: check the network / proxy and --region"
+    return f"AWS error: {' '.join(str(exc).split())}; check --region, --profile and the credentials"
+
+
+def _aws_command(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """For the commands that call AWS: a DeployError becomes its reason and exit code 1, a botocore
+    error (no region or credentials, access denied, no such environment, ...) one line saying what
+    to set or check and exit code 2; neither a traceback."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from recsys_mwaa.deploy import DeployError
+
+        try:
+            return command(args)
+        except DeployError as exc:
+            print(f"FAIL: {exc}", file=sys.stderr)
+            return 1
+        except (BotoCoreError, ClientError) as exc:
+            print(f"FAIL: {_aws_problem(exc, args)}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+@_aws_command
 def _deploy(args: argparse.Namespace) -> int:
     from recsys_mwaa.deploy import deploy
 
@@ -72,19 +129,22 @@ def _deploy(args: argparse.Namespace) -> int:
     if package is None:
         return 2
     s3, mwaa = _clients(args)
-    return _reported(lambda: deploy(package, s3, mwaa, args.bucket, args.environment, prefix=args.prefix,
-                                    dry_run=args.dry_run, delete_removed=args.delete_removed,
-                                    poll_seconds=args.poll_seconds))  # fmt: skip
+    deploy(package, s3, mwaa, args.bucket, args.environment, prefix=args.prefix, dry_run=args.dry_run,
+           delete_removed=args.delete_removed, poll_seconds=args.poll_seconds)  # fmt: skip
+    return 0
 
 
+@_aws_command
 def _rollback(args: argparse.Namespace) -> int:
     from recsys_mwaa.deploy import rollback
 
     s3, mwaa = _clients(args)
-    return _reported(lambda: rollback(s3, mwaa, args.bucket, args.environment, prefix=args.prefix,
-                                      dry_run=args.dry_run, poll_seconds=args.poll_seconds))  # fmt: skip
+    rollback(s3, mwaa, args.bucket, args.environment, prefix=args.prefix, dry_run=args.dry_run,
+             poll_seconds=args.poll_seconds)  # fmt: skip
+    return 0
 
 
+@_aws_command
 def _status(args: argparse.Namespace) -> int:
     from recsys_mwaa.deploy import status
 
