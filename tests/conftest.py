@@ -51,3 +51,16 @@ def job_dir(tmp_path: Path) -> Path:
     from fm_jobs import write_job_dir
 
     return write_job_dir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def mwaa_python_env(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The MWAA-exact environment (.venv-mwaa, built or reused) for a fresh package: its python
+    and its folder of local-engine.txt's packages."""
+    sys.path.insert(0, str(REPO / "mwaa"))
+    from recsys_mwaa import mwaa_env as env
+    from recsys_mwaa import packaging
+
+    package = packaging.build(tmp_path_factory.mktemp("mwaa-env-package") / "dist")
+    python = env.ensure(package)
+    return python, env.ensure_local_engine()

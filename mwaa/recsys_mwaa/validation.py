@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -11,7 +12,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from recsys_mwaa import custom_constraints
+from recsys_mwaa import custom_constraints, mwaa_env
 from recsys_mwaa.packaging import REPO, Package
 
 MWAA_CONSTRAINT = (
@@ -110,23 +111,30 @@ def requirements_problems(package: Package, resolve: bool = True) -> list[str]:
     return []
 
 
-PROBE = """
-import json, sys, time
-start = time.perf_counter()
-from airflow.models import DagBag
-bag = DagBag(dag_folder=sys.argv[1])
-print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": sorted(bag.dags),
-                  "seconds": time.perf_counter() - start}))
-"""
+PROBE = Path(__file__).with_name("mwaa_probe.py")
 
 
-def dag_report(package: Package) -> dict:
-    """Import the packaged DAGs with the packaged plugins.zip unpacked as MWAA does."""
+def dag_report(package: Package, python: Path | None = None, local_engine: Path | None = None) -> dict:
+    """Load the package in the MWAA-exact environment as MWAA does (see mwaa_probe): plugins
+    manager, DagBag, task-time imports and imports of packages the environment lacks.
+
+    ``python`` defaults to the MWAA-exact environment's, built or reused for this package;
+    ``local_engine`` to its folder of local-engine.txt's packages, which only modules of an
+    ``engine`` package (the local backend's) may import.
+    """
+    if python is None:
+        try:
+            say = functools.partial(print, file=sys.stderr)
+            python = mwaa_env.ensure(package, say=say)
+            local_engine = mwaa_env.ensure_local_engine(python.parent.parent, say=say)
+        except mwaa_env.MwaaEnvError as error:
+            return {"errors": {"requirements.txt": str(error)}, "dags": [], "seconds": None}
     dags = package.dags.resolve()  # the probe runs in a temporary folder: a relative --dist must not break it
     with tempfile.TemporaryDirectory() as tmp:
         plugins = Path(tmp) / "plugins"
         with zipfile.ZipFile(package.plugins_zip) as zf:
             zf.extractall(plugins)
+        # Only what MWAA's workers would see: no PYTHONPATH, no AIRFLOW__ settings of this shell.
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("AIRFLOW__")}
         env |= {
             "AIRFLOW_HOME": str(Path(tmp) / "airflow"),
@@ -135,11 +143,25 @@ def dag_report(package: Package) -> dict:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         }
         done = subprocess.run(
-            [sys.executable, "-c", PROBE, str(dags)], capture_output=True, text=True, env=env, cwd=tmp
-        )
+            [str(python), "-P", str(PROBE), str(plugins), str(dags), str(local_engine or "")],
+            capture_output=True, text=True, env=env, cwd=tmp,
+        )  # fmt: skip
     if done.returncode:
-        return {"errors": {"<import>": done.stderr[-2000:]}, "dags": [], "seconds": None}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        return {"errors": {"<probe>": done.stderr[-2000:]}, "dags": [], "seconds": None}
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    # Paths in the unpacked temporary folder are named as plugins.zip's entries.
+    report["plugin_errors"] = {
+        f"plugins.zip:{Path(k).relative_to(plugins)}" if k.startswith(str(plugins)) else k: v
+        for k, v in report["plugin_errors"].items()
+    }
+    report["unlisted_imports"] = [
+        line.replace("plugins/", "plugins.zip:", 1) if line.startswith("plugins/") else line
+        for line in report["unlisted_imports"]
+    ]
+    report["errors"] = {**report["plugin_errors"], **report["dag_errors"]}
+    report["errors"] |= {f"plugins.zip:{name.replace('.', '/')}.py (imported as a task would)": error
+                         for name, error in report["module_errors"].items()}  # fmt: skip
+    return report
 
 
 def dag_problems(report: dict) -> list[str]:
@@ -147,6 +169,17 @@ def dag_problems(report: dict) -> list[str]:
         f"{path}: {error.strip().splitlines()[-1] if error.strip() else error}"
         for path, error in report["errors"].items()
     ]
+    problems += [
+        f"{line}, which requirements.txt does not install (nor MWAA's image)"
+        for line in report.get("unlisted_imports", [])
+    ]
+    problems += [
+        f"plugins.zip: the plugins manager registered {name!r} as a bare top-level module; "
+        "list its folder in plugins/.airflowignore"
+        for name in report.get("bare_modules", [])
+    ]
+    if report.get("main_replaced"):
+        problems.append("plugins.zip: the plugins manager imported a __main__.py and replaced the process's __main__")
     if not report["dags"]:
         problems.append("no DAG found in the packaged dags/")
     return problems
