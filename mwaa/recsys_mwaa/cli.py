@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -13,7 +14,13 @@ from recsys_mwaa import packaging, validation
 
 
 def _package(args: argparse.Namespace) -> int:
-    package = packaging.build(args.out)
+    from recsys_mwaa.custom_constraints import ConstraintsError
+
+    try:
+        package = packaging.build(args.out, constraints=args.constraints)
+    except ConstraintsError as exc:  # its message names the file and line
+        print(f"FAIL: {exc}", file=sys.stderr)
+        return 2
     for key, path in package.files().items():
         print(f"{key:<40} {path.stat().st_size:>10,} bytes  sha256 {packaging.sha256(path)[:16]}")
     print(f"package written to {package.root}")
@@ -124,13 +131,30 @@ def _aws_command(command: Callable[[argparse.Namespace], int]) -> Callable[[argp
 @_aws_command
 def _deploy(args: argparse.Namespace) -> int:
     from recsys_mwaa.deploy import deploy
+    from recsys_mwaa.smoke import dag_source, smoke
 
     package = _existing_package(args.dist)
     if package is None:
         return 2
+    try:
+        conf = json.loads(args.smoke_conf)
+    except json.JSONDecodeError as exc:
+        print(f"FAIL: --smoke-conf is not JSON: {exc}", file=sys.stderr)
+        return 2
     s3, mwaa = _clients(args)
     deploy(package, s3, mwaa, args.bucket, args.environment, prefix=args.prefix, dry_run=args.dry_run,
-           delete_removed=args.delete_removed, poll_seconds=args.poll_seconds)  # fmt: skip
+           delete_removed=args.delete_removed, startup_script=args.startup_script, startup_key=args.startup_script_key,
+           worker_replacement=args.worker_replacement, poll_seconds=args.poll_seconds)  # fmt: skip
+    if not args.smoke:
+        return 0
+    if args.dry_run:
+        print("dry run: no smoke run")
+        return 0
+    state = smoke(mwaa, args.environment, args.smoke_dag, conf, source=dag_source(package.dags, args.smoke_dag),
+                  timeout_seconds=args.smoke_timeout * 60, poll_seconds=args.smoke_poll_seconds)  # fmt: skip
+    if state != "success":
+        print(f"FAIL: smoke run of {args.smoke_dag} on {args.environment} ended {state}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -140,7 +164,7 @@ def _rollback(args: argparse.Namespace) -> int:
 
     s3, mwaa = _clients(args)
     rollback(s3, mwaa, args.bucket, args.environment, prefix=args.prefix, dry_run=args.dry_run,
-             poll_seconds=args.poll_seconds)  # fmt: skip
+             worker_replacement=args.worker_replacement, poll_seconds=args.poll_seconds)  # fmt: skip
     return 0
 
 
@@ -161,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     package = commands.add_parser("package", help="build dist/: dags/, plugins.zip, requirements.txt, manifest.json")
     package.add_argument("--out", type=Path, default=packaging.REPO / "dist")
+    package.add_argument("--constraints", type=Path, default=None,
+                         help="a custom constraints file (keeping MWAA's essential pins), shipped in dags/")  # fmt: skip
     package.set_defaults(run=_package)
     validate = commands.add_parser("validate", help="check the package: zip layout and size, requirements, DAG import")
     validate.add_argument("--dist", type=Path, default=packaging.REPO / "dist")
@@ -168,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     validate.set_defaults(run=_validate)
     for name, helptext, run in (
         ("deploy", "upload what changed to the environment's bucket and update the environment", _deploy),
-        ("rollback", "go back to the previous plugins.zip / requirements.txt / DAG versions", _rollback),
+        ("rollback", "go back to the state recorded before the current deployment manifest", _rollback),
         ("status", "the environment's status, object versions and UI URL", _status),
     ):
         sub = commands.add_parser(name, help=helptext)
@@ -181,8 +207,20 @@ def main(argv: list[str] | None = None) -> int:
             sub.add_argument("--prefix", default="", help="key prefix of dags/, plugins.zip, requirements.txt")
             sub.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
             sub.add_argument("--poll-seconds", type=float, default=30)
+            sub.add_argument("--worker-replacement", choices=("GRACEFUL", "FORCED"), default="GRACEFUL",
+                             help="UpdateEnvironment's WorkerReplacementStrategy: GRACEFUL lets running tasks "
+                             "finish (up to 12 h), FORCED replaces workers at once")  # fmt: skip
         if name == "deploy":
             sub.add_argument("--dist", type=Path, default=packaging.REPO / "dist")
             sub.add_argument("--delete-removed", action="store_true", help="delete DAG files no longer in the package")
+            sub.add_argument("--startup-script", type=Path, default=None, help="a startup script (.sh) for MWAA to run")
+            sub.add_argument(
+                "--startup-script-key", default="startup.sh", help="its key in the bucket (under --prefix)"
+            )
+            sub.add_argument("--smoke", action="store_true", help="then trigger a small run through InvokeRestApi")
+            sub.add_argument("--smoke-dag", default="video_recommender")
+            sub.add_argument("--smoke-conf", default='{"synthetic_scale": 0.01}', help="the run's conf (JSON)")
+            sub.add_argument("--smoke-timeout", type=float, default=60, help="minutes, waits included")
+            sub.add_argument("--smoke-poll-seconds", type=float, default=30)
     args = parser.parse_args(argv)
     return args.run(args)
