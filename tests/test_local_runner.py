@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from runner_processes import free_port, listening_addresses, runner_pids, still_alive
 
@@ -59,8 +60,15 @@ def test_start_run_stop_on_postgresql(reachable_home: Path, capsys: pytest.Captu
         info = runner.start()
         # start says what it is doing as it goes, in MWAA's order.
         steps = [line.split("] ", 1)[1].split(":")[0] for line in capsys.readouterr().out.splitlines() if "] " in line]
-        assert steps == ["startup script startup.sh", "package", "requirements.txt", "database", "database",
-                         "api-server", "scheduler", "dag-processor", "triggerer", "health", "health"], steps  # fmt: skip
+        assert steps == ["startup script startup.sh", "package", "requirements.txt", "requirements/local-engine.txt",
+                         "database", "database", "api-server", "scheduler", "dag-processor", "triggerer", "health",
+                         "health"], steps  # fmt: skip
+        # Airflow runs on MWAA's package set (.venv-mwaa), the local engine's packages on PYTHONPATH
+        # because these settings keep the local backend.
+        assert runner.python == REPO / ".venv-mwaa" / "bin" / "python"
+        assert runner.env()["PYTHONPATH"] == str(REPO / ".venv-mwaa" / "local-engine")
+        scheduler = psutil.Process(runner.running()["scheduler"])
+        assert scheduler.cmdline()[0] == str(runner.python)
         assert info["startup_exports"] == ["RECOMMENDER_STORAGE_ROOT"]  # MWAA__ names are dropped
         assert info["url"] == runner.url and info["password"]
         assert info["database"].startswith("PostgreSQL (the runner's own cluster")

@@ -26,9 +26,8 @@ from pathlib import Path
 
 import psutil
 
-from mwaa_local import requirements
 from mwaa_local.database import Database
-from mwaa_local.package import build_and_unpack
+from mwaa_local.package import build_and_unpack, mwaa_env, packaging
 from mwaa_local.paths import DEFAULT_SETTINGS, PYTHON, REPO
 from mwaa_local.settings_file import RunnerSettings, load
 from mwaa_local.startup import run_startup_script
@@ -84,6 +83,8 @@ class Runner:
         self.settings_path = settings_path
         self.install_requirements = install_requirements
         self._started = time.monotonic()  # progress lines count from here, or from start()
+        self.python = PYTHON  # Airflow's interpreter: the MWAA-exact environment's once prepare() built it
+        self.pythonpath = ""  # the local engine's packages, on the local backend only
 
     @classmethod
     def from_state(cls, home: Path, port: int = 8080) -> Runner:
@@ -92,7 +93,10 @@ class Runner:
             state = json.loads((home / "runner.json").read_text())
         except (OSError, ValueError):
             return cls(home, port)
-        return cls(home, state["port"], state["database"], state.get("db_url", ""))
+        runner = cls(home, state["port"], state["database"], state.get("db_url", ""))
+        runner.python = Path(state.get("python", PYTHON))
+        runner.pythonpath = state.get("pythonpath", "")
+        return runner
 
     @property
     def url(self) -> str:
@@ -124,6 +128,8 @@ class Runner:
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         }
+        if self.pythonpath:
+            env["PYTHONPATH"] = self.pythonpath
         if database:
             env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = self.database.sql_alchemy_conn()
         return env
@@ -152,7 +158,8 @@ class Runner:
         tmp.rename(path)
 
     def _write_state(self) -> None:
-        state = {"port": self.port, "database": self.database.kind, "db_url": self.database.url}
+        state = {"port": self.port, "database": self.database.kind, "db_url": self.database.url,
+                 "python": str(self.python), "pythonpath": self.pythonpath}  # fmt: skip
         self._write_json(self.home / "runner.json", state, mode=0o600)  # a --db-url may carry a password
 
     def _check_port(self) -> None:
@@ -170,12 +177,13 @@ class Runner:
         now = time.monotonic()
         print(f"[{now - self._started:5.1f} s] {message}", flush=True)
 
-    def _package(self) -> None:
+    def _package(self) -> packaging.Package:
         """dags/, plugins (unpacked) and requirements.txt of a fresh package, copied into the runner's folder."""
         package = build_and_unpack(self.home / "plugins")
         shutil.rmtree(self.home / "dags", ignore_errors=True)
         shutil.copytree(package.dags, self.home / "dags")
         shutil.copyfile(package.requirements, self.home / "requirements.txt")
+        return package
 
     def prepare(self) -> tuple[RunnerSettings, dict[str, dict[str, str]]]:
         """MWAA's order before Airflow starts: startup script, requirements, dags/plugins; then the DB."""
@@ -194,18 +202,25 @@ class Runner:
             }
             startup = {component: runs[container] for component, container in MWAA_CONTAINER.items()}
         self._say("package: building dist/ (dags/, plugins.zip, requirements.txt) and unpacking plugins.zip")
-        self._package()
+        package = self._package()
         if self.install_requirements:
-            self._say("requirements.txt: installing under MWAA's constraints (up to 9 min, as MWAA)")
-            code = requirements.install(self.home / "requirements.txt")
-            if code:
-                raise SystemExit(f"requirements.txt did not install (pip exit code {code}); Airflow not started")
+            # Airflow runs on what MWAA would have: the packaged requirements.txt and the image's
+            # packages (.venv-mwaa), not .venv with its test tools. The local engine's packages are
+            # added only for the local backend, as a user adds local-engine.txt on MWAA.
+            self._say("requirements.txt: MWAA-exact environment .venv-mwaa (built once per requirements.txt)")
+            try:
+                self.python = mwaa_env.ensure(package, say=self._say)
+                if settings.backend == "local":
+                    self._say("requirements/local-engine.txt: the local backend's packages (numba, optuna)")
+                    self.pythonpath = str(mwaa_env.ensure_local_engine(self.python.parent.parent, say=self._say))
+            except mwaa_env.MwaaEnvError as error:
+                raise SystemExit(f"requirements.txt did not install: {error}; Airflow not started") from None
         self._write_state()  # before the DB starts, so stop finds a cluster a failed start leaves
         self._say(f"database: starting {self.database.describe()}")
         self.database.start()
         self._say("database: airflow db migrate")
         migrated = subprocess.run(
-            [str(PYTHON), "-m", "airflow", "db", "migrate"], env=self.env(settings), capture_output=True, text=True
+            [str(self.python), "-m", "airflow", "db", "migrate"], env=self.env(settings), capture_output=True, text=True
         )
         if migrated.returncode:
             self.database.stop()
@@ -224,7 +239,7 @@ class Runner:
         for component, args in COMPONENTS.items():
             with (self.home / "logs" / f"{component}.log").open("ab") as log:
                 processes[component] = subprocess.Popen(
-                    [str(PYTHON), "-m", "airflow", *args], env=self.env(settings, startup.get(component)),
+                    [str(self.python), "-m", "airflow", *args], env=self.env(settings, startup.get(component)),
                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 )  # fmt: skip
             pid = processes[component].pid
@@ -311,6 +326,6 @@ class Runner:
         if self.database.kind == "postgres":
             self.database.stop()
             return self.database.reset()
-        subprocess.run([str(PYTHON), "-m", "airflow", "db", "reset", "--yes"], env=self.env(), check=True,
+        subprocess.run([str(self.python), "-m", "airflow", "db", "reset", "--yes"], env=self.env(), check=True,
                        stdout=subprocess.DEVNULL)  # fmt: skip
         return f"reset {self.database.describe()}"

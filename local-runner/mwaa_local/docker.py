@@ -73,8 +73,7 @@ def prepare(state: Path = DEFAULT_STATE, settings_path: Path = DEFAULT_SETTINGS)
     # local backend the workflow's jobs run in the worker, so the engine's packages
     # (requirements/local-engine.txt, the file a user would add on MWAA) go in with it.
     requirements = (REPO / "dist" / "requirements.txt").read_text()
-    backend = settings.env.get("AIRFLOW__RECOMMENDER__BACKEND", settings.env.get("RECOMMENDER_BACKEND", "local"))
-    if backend == "local":
+    if settings.backend == "local":
         requirements += "\n" + LOCAL_ENGINE_REQUIREMENTS.read_text()
     _write_atomically(state / "requirements.txt", requirements, 0o644)  # read by the image's airflow user
     data = state / "recommender-data"

@@ -10,9 +10,9 @@ from pathlib import Path
 from mwaa_local.paths import REPO
 
 sys.path.insert(0, str(REPO / "mwaa"))
-from recsys_mwaa import packaging, validation
+from recsys_mwaa import mwaa_env, packaging, validation
 
-__all__ = ["build_and_unpack", "packaging", "validation"]
+__all__ = ["build_and_unpack", "mwaa_env", "packaging", "validation"]
 
 
 def build_and_unpack(plugins: Path) -> packaging.Package:

@@ -64,6 +64,11 @@ class RunnerSettings:
     connections: tuple[str, ...] = ()
     variables: tuple[str, ...] = ()
 
+    @property
+    def backend(self) -> str:
+        """The workflow's backend these settings choose ("local" unless set), as video_recommender.settings reads it."""
+        return self.env.get("AIRFLOW__RECOMMENDER__BACKEND", self.env.get("RECOMMENDER_BACKEND", "local"))
+
 
 def _secret_name(name: object) -> bool:
     words = set(re.split(r"[_.\-]", str(name).lower()))
