@@ -1,12 +1,10 @@
-"""The custom plugin as MWAA loads it: plugins.zip unpacked, MWAA's packages only, and its links."""
+"""The custom plugin's operator extra links: URLs, their sources, and the serialized DAG naming them."""
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,69 +13,12 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "mwaa"))
 
-from recsys_mwaa.packaging import plugins_zip_bytes  # ruff: ignore[module-import-not-at-top-of-file]
 
 from video_recommender import extra_links  # ruff: ignore[module-import-not-at-top-of-file]
 from video_recommender.console_links import console_url, job_identity, logs_url  # ruff: ignore[module-import-not-at-top-of-file]
 
-# Run in a fresh interpreter: the packages MWAA's requirements.txt does not bring raise
-# ImportError, as they would on MWAA (the local engine's numba/llvmlite, optuna; test tools).
-PLUGINS_MANAGER_PROBE = r"""
-import importlib.abc, json, sys
-class MwaaPackagesOnly(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name.split(".")[0] in ("numba", "llvmlite", "optuna", "moto", "pytest", "playwright"):
-            raise ModuleNotFoundError(f"No module named {name!r}")
-sys.meta_path.insert(0, MwaaPackagesOnly())
-main = sys.modules["__main__"]
-import airflow.plugins_manager as pm
-pm.ensure_plugins_loaded()
-plugins_dir = sys.argv[1]
-bare = sorted(k for k, m in sys.modules.items() if (getattr(m, "__file__", None) or "").startswith(plugins_dir)
-              and "." not in k and k not in ("video_recommender", "recommender_plugin"))
-links = sorted(type(link).__module__ + "." + type(link).__name__ for link in pm.get_operator_extra_links()
-               if type(link).__module__.startswith("video_recommender"))
-print(json.dumps({"errors": {str(k): str(v)[-300:] for k, v in pm.get_import_errors().items()}, "bare": bare,
-                  "plugins": sorted(p.name for p in pm._get_plugins()[0]),
-                  "links": links, "main_kept": sys.modules["__main__"] is main}))
-"""
-
-
-def load_plugins(plugins_dir: Path, airflow_home: Path) -> dict:
-    env = {"PATH": "/usr/bin:/bin", "AIRFLOW_HOME": str(airflow_home), "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins_dir),
-           "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__UNIT_TEST_MODE": "True"}  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-c", PLUGINS_MANAGER_PROBE, str(plugins_dir)],
-        capture_output=True, text=True, env=env, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout.splitlines()[-1])
-
-
-def test_plugins_zip_loads_with_mwaa_packages_only(tmp_path: Path) -> None:
-    # MWAA unpacks plugins.zip into its plugins folder; Airflow's plugins manager then imports
-    # every module it does not ignore, by file stem, in every component.
-    plugins = tmp_path / "plugins"
-    zipfile.ZipFile(io.BytesIO(plugins_zip_bytes(REPO / "plugins"))).extractall(plugins)
-    loaded = load_plugins(plugins, tmp_path / "home")
-    assert loaded["errors"] == {}
-    assert loaded["bare"] == []  # the package's modules are not registered under bare names ("fm", "settings")
-    assert loaded["main_kept"]  # engine/__main__.py did not replace the process's __main__
-    assert "video_recommender" in loaded["plugins"]
-    assert loaded["links"] == [
-        "video_recommender.extra_links.SageMakerJobConsoleLink",
-        "video_recommender.extra_links.SageMakerJobLogsLink",
-    ]
-
-
-def test_a_plugin_needing_a_package_mwaa_lacks_is_an_import_error(tmp_path: Path) -> None:
-    # The negative control of the test above: the probe really hides numba from the plugins manager.
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "needs_numba.py").write_text("import numba\n")
-    loaded = load_plugins(plugins, tmp_path / "home")
-    assert [Path(k).name for k in loaded["errors"]] == ["needs_numba.py"]
-    assert "numba" in next(iter(loaded["errors"].values()))
+# The plugins manager on the unpacked plugins.zip with MWAA's package set only (0 import errors,
+# 0 bare modules, the plugin and its links) is tests/test_mwaa_env.py::test_a_fresh_package_loads_cleanly.
 
 
 TRAINING_XCOM = {
