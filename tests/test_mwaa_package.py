@@ -81,3 +81,26 @@ def test_validate_without_a_package_says_so(tmp_path: Path) -> None:
 def test_help_lists_the_commands() -> None:
     done = cli("--help")
     assert done.returncode == 0 and "package" in done.stdout and "validate" in done.stdout
+
+
+def test_package_constraints_ships_the_file_and_a_refused_one_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
+    from recsys_mwaa import cli as recsys_cli
+
+    mwaa_file = (REPO / "requirements" / "constraints-3.3.1-py3.12.txt").read_text().splitlines()
+    good = tmp_path / "constraints-newer-amazon.txt"
+    good.write_text(
+        "\n".join(line.replace("providers-amazon==9.34.0", "providers-amazon==9.35.0") for line in mwaa_file)
+    )
+    assert recsys_cli.main(["package", "--out", str(tmp_path / "dist"), "--constraints", str(good)]) == 0
+    requirements = (tmp_path / "dist" / "requirements.txt").read_text()
+    assert requirements.startswith('--constraint "/usr/local/airflow/dags/constraints-newer-amazon-')
+    capsys.readouterr()
+
+    number = next(i for i, line in enumerate(mwaa_file, 1) if line.startswith("celery=="))
+    bad = tmp_path / "constraints-bad.txt"
+    bad.write_text("\n".join("celery==5.5.0" if i == number else line for i, line in enumerate(mwaa_file, 1)))
+    code = recsys_cli.main(["package", "--out", str(tmp_path / "bad-dist"), "--constraints", str(bad)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.count("\n") == 1 and err.startswith(f"FAIL: {bad}:{number}: 'celery==5.5.0' changes an essential pin")
+    assert not (tmp_path / "bad-dist").exists()
