@@ -205,8 +205,9 @@ def test_a_changed_dag_is_uploaded_and_removed_ones_deleted_only_when_asked(aws)
     versions = {k: s3.head_object(Bucket=BUCKET, Key=k)["VersionId"] for k in ("plugins.zip", "requirements.txt")}
     current = environment(plugins=versions["plugins.zip"], requirements=versions["requirements.txt"])
     stub.add_response("get_environment", current, {"Name": ENV})
-    events = record(s3, mwaa)
-    kept = deploy(package, s3, mwaa, BUCKET, ENV, say=quiet)  # only DAGs changed: no UpdateEnvironment
+    events, said = record(s3, mwaa), []
+    kept = deploy(package, s3, mwaa, BUCKET, ENV, say=said.append)  # only DAGs changed: no UpdateEnvironment
+    assert "2. no UpdateEnvironment: the environment already has these versions (MWAA syncs dags/ by itself)" in said
     assert set(kept["uploads"]) == {"dags/recommender_workflow.py", "dags/.airflowignore"} and kept["update"] == {}
     assert [e for e in events if e[0] != "PutObject"] == [("GetEnvironment", "AVAILABLE")]
     assert "dags/old_dag.py" in {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
@@ -238,7 +239,7 @@ def test_dry_run_changes_nothing_and_prints_the_order(aws) -> None:
     assert result["dry_run"] and sorted(result["uploads"]) == sorted(package.files())
     assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
     lines = [line.strip() for line in said]
-    update = lines.index("2. UpdateEnvironment recsys-env (WorkerReplacementStrategy GRACEFUL), then wait until it is AVAILABLE")  # fmt: skip
+    update = lines.index("2. UpdateEnvironment recsys-env (plugins.zip, requirements.txt, WorkerReplacementStrategy GRACEFUL), then wait until it is AVAILABLE")  # fmt: skip
     assert lines.index("upload  plugins.zip") < update < lines.index("upload  dags/recommender_workflow.py")
     assert lines[-2:] == ["4. record the manifest in deployments/", "dry run: nothing changed"]
 

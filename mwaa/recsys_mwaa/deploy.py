@@ -146,8 +146,14 @@ def desired_settings(environment: dict, roles: dict[str, str], versions: dict[st
     return settings
 
 
-def _differs(environment: dict, settings: dict) -> bool:
-    return any(environment.get(name) != value for name, value in settings.items())
+def _changed(environment: dict, settings: dict) -> list[str]:
+    """The environment's files whose path or version the settings change."""
+    fields = [name.removesuffix("S3Path") for name in settings if name.endswith("S3Path")]
+    return [
+        settings[f"{f}S3Path"]
+        for f in fields
+        if any(environment.get(f"{f}{part}") != settings[f"{f}{part}"] for part in ("S3Path", "S3ObjectVersion"))
+    ]
 
 
 def wait_until_available(
@@ -181,11 +187,11 @@ def _update(mwaa: Any, name: str, settings: dict, strategy: dict, say: Say, poll
         raise DeployError(f"{exc}; DAG files left as they were, no manifest recorded") from None
 
 
-def _update_line(name: str, update: bool, strategy: dict) -> str:
-    if not update:
+def _update_line(name: str, changed: list[str], strategy: dict) -> str:
+    if not changed:
         return "2. no UpdateEnvironment: the environment already has these versions (MWAA syncs dags/ by itself)"
-    how = f" (WorkerReplacementStrategy {strategy['WorkerReplacementStrategy']})" if strategy else ""
-    return f"2. UpdateEnvironment {name}{how}, then wait until it is AVAILABLE"
+    how = f", WorkerReplacementStrategy {strategy['WorkerReplacementStrategy']}" if strategy else ""
+    return f"2. UpdateEnvironment {name} ({', '.join(changed)}{how}), then wait until it is AVAILABLE"
 
 
 # Manifests.
@@ -264,9 +270,9 @@ def deploy(
     # before that update is over would run against the old plugins. So when the environment's
     # files changed they go first, the update follows, and the DAG files only after AVAILABLE;
     # when only DAG files changed, there is no update at all.
-    update_needed = _differs(environment, settings)
+    changed = _changed(environment, settings)
     dag_keys = [k for k in todo.files if k not in todo.early]
-    for line in ["1. environment files", *todo.lines(todo.early), _update_line(environment_name, update_needed, strategy),
+    for line in ["1. environment files", *todo.lines(todo.early), _update_line(environment_name, changed, strategy),
                  "3. DAG files", *todo.lines(dag_keys), *[f"   delete  {k}" for k in todo.deletes],
                  f"4. record the manifest in {_key(prefix, 'deployments/')}"]:  # fmt: skip
         say(line)
@@ -276,7 +282,7 @@ def deploy(
         return summary
     upload(s3, bucket, todo, [k for k in todo.early if k in todo.uploads], say)
     update: dict = {}
-    if update_needed:
+    if changed:
         settings = desired_settings(environment, todo.roles, todo.versions)
         update, environment = _update(mwaa, environment_name, settings, strategy, say, poll_seconds)
     upload(s3, bucket, todo, [k for k in dag_keys if k in todo.uploads], say)
@@ -360,11 +366,11 @@ def rollback(
             f"{target['id']} had no startup script; {environment[STARTUP_SETTINGS[0]]} stays (remove it in the console)"
         )
         settings |= {name: environment.get(name) for name in STARTUP_SETTINGS}
-    update_needed = _differs(environment, settings)  # same order rule as deploy
+    changed = _changed(environment, settings)  # same order rule as deploy
     early = [k for k in restores if k == target.get("constraints")]
     say(f"rollback {current['id']} -> {target['id']}")
     for line in ["1. environment files", *[f"   restore {k} to version {restores[k]}" for k in early],
-                 _update_line(environment_name, update_needed, strategy), "3. DAG files",
+                 _update_line(environment_name, changed, strategy), "3. DAG files",
                  *[f"   restore {k} to version {v}" for k, v in restores.items() if k not in early],
                  *[f"   delete  {k}" for k in deletes], f"4. record the manifest in {_key(prefix, 'deployments/')}"]:  # fmt: skip
         say(line)
@@ -376,7 +382,7 @@ def rollback(
     for key in early:
         objects[key] = _restore(s3, bucket, key, restores[key], say)
     update: dict = {}
-    if update_needed:
+    if changed:
         update, environment = _update(mwaa, environment_name, settings, strategy, say, poll_seconds)
     for key in restores:
         if key not in early:
