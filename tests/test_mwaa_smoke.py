@@ -179,3 +179,5 @@ def test_smoke_conf_must_be_json(deploy_smoke, capsys) -> None:
     _, args = deploy_smoke
     assert cli.main([*args, "--smoke-conf", "{synthetic_scale: 1}"]) == 2
     assert capsys.readouterr().err.startswith("FAIL: --smoke-conf is not JSON: ")
+    assert cli.main([*args, "--smoke-conf", "[1]"]) == 2
+    assert capsys.readouterr().err == "FAIL: --smoke-conf is not a JSON object\n"

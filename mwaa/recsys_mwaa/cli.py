@@ -139,7 +139,9 @@ def _deploy(args: argparse.Namespace) -> int:
     try:
         conf = json.loads(args.smoke_conf)
     except json.JSONDecodeError as exc:
-        print(f"FAIL: --smoke-conf is not JSON: {exc}", file=sys.stderr)
+        conf = f"not JSON: {exc}"
+    if not isinstance(conf, dict):  # a DAG run's conf is an object
+        print(f"FAIL: --smoke-conf is {conf if isinstance(conf, str) else 'not a JSON object'}", file=sys.stderr)
         return 2
     s3, mwaa = _clients(args)
     deploy(package, s3, mwaa, args.bucket, args.environment, prefix=args.prefix, dry_run=args.dry_run,

@@ -36,10 +36,9 @@ def call(mwaa: Any, name: str, method: str, path: str, body: dict | None = None)
     """One Airflow REST API call through InvokeRestApi; its response body."""
     if len(path) > PATH_LIMIT:
         raise DeployError(f"REST API path {path} is longer than InvokeRestApi's {PATH_LIMIT} characters")
+    request = {"Name": name, "Path": path, "Method": method} | ({} if body is None else {"Body": body})
     try:
-        return mwaa.invoke_rest_api(Name=name, Path=path, Method=method, **({} if body is None else {"Body": body}))[
-            "RestApiResponse"
-        ]
+        return mwaa.invoke_rest_api(**request)["RestApiResponse"]
     except (mwaa.exceptions.RestApiClientException, mwaa.exceptions.RestApiServerException) as exc:
         response = exc.response.get("RestApiResponse") or {}
         detail = (
