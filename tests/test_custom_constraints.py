@@ -48,7 +48,7 @@ def test_a_file_bumping_the_amazon_provider_is_shipped_in_dags_and_named_by_requ
     lines = package.requirements.read_text().splitlines()
     assert lines[0] == f'--constraint "/usr/local/airflow/dags/{shipped[0].name}"'
     assert lines[1:] == (REPO / "requirements" / "requirements.txt").read_text().splitlines()[1:]
-    assert f"dags/{shipped[0].name}" in package.files()  # deploy uploads it with the DAGs
+    assert f"dags/{shipped[0].name}" in package.files()  # deploy uploads it before the UpdateEnvironment that reads it
     assert f"dags/{shipped[0].name}" in package.manifest.read_text()
     assert validation.requirements_problems(package, resolve=False) == []
 
