@@ -13,12 +13,12 @@ import zipfile
 from pathlib import Path
 
 from recsys_mwaa import custom_constraints, mwaa_env
-from recsys_mwaa.packaging import REPO, Package
+from recsys_mwaa.packaging import Package
 
 MWAA_CONSTRAINT = (
     '--constraint "https://raw.githubusercontent.com/apache/airflow/constraints-3.3.1/constraints-3.12.txt"'
 )
-VENDORED_CONSTRAINTS = REPO / "requirements" / "constraints-3.3.1-py3.12.txt"
+VENDORED_CONSTRAINTS = mwaa_env.VENDORED_CONSTRAINTS  # one definition of where the vendored copy lives
 # A package for a private network (local-runner/mwaa-local package-requirements) installs
 # from plugins.zip: the wheels and this copy of the constraints, with no index.
 MWAA_PLUGINS = "/usr/local/airflow/plugins"
