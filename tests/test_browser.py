@@ -62,5 +62,5 @@ def test_start_log_in_trigger_with_params_succeed_stop(chromium: str, tmp_path: 
     finally:
         pids = sorted(set(pids) | set(runner_pids(home)))
         stopped = subprocess.run([str(MWAA_LOCAL), "stop", "--home", str(home)], capture_output=True, text=True)
-    assert stopped.returncode == 0 and "stopped: api-server, scheduler, dag-processor, triggerer" in stopped.stdout
+    assert stopped.returncode == 0 and "stopped: api-server, scheduler, dag-processor, triggerer, dag-sync" in stopped.stdout
     assert pids and still_alive(pids) == []

@@ -55,14 +55,18 @@ def test_start_run_stop_on_postgresql(reachable_home: Path, capsys: pytest.Captu
         "  recommender.synthetic_scale: 0.01\n"
         f"startup_script: {reachable_home / 'startup.sh'}\n"
     )
-    runner = Runner(reachable_home / "runner", free_port(), database="postgres", settings_path=settings)
+    # The runner packages and syncs a copy of the checkout, so the live edit below leaves the repository alone.
+    source = reachable_home / "source"
+    for folder in ("dags", "plugins", "requirements"):
+        shutil.copytree(REPO / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    runner = Runner(reachable_home / "runner", free_port(), database="postgres", settings_path=settings, source=source)
     try:
         info = runner.start()
         # start says what it is doing as it goes, in MWAA's order.
         steps = [line.split("] ", 1)[1].split(":")[0] for line in capsys.readouterr().out.splitlines() if "] " in line]
         assert steps == ["startup script startup.sh", "package", "requirements.txt", "requirements/local-engine.txt",
-                         "database", "database", "api-server", "scheduler", "dag-processor", "triggerer", "health",
-                         "health"], steps  # fmt: skip
+                         "database", "database", "api-server", "scheduler", "dag-processor", "triggerer", "dag-sync",
+                         "health", "health"], steps  # fmt: skip
         # Airflow runs on MWAA's package set (.venv-mwaa), the local engine's packages on PYTHONPATH
         # because these settings keep the local backend.
         assert runner.python == REPO / ".venv-mwaa" / "bin" / "python"
@@ -73,7 +77,7 @@ def test_start_run_stop_on_postgresql(reachable_home: Path, capsys: pytest.Captu
         assert info["url"] == runner.url and info["password"]
         assert info["database"].startswith("PostgreSQL (the runner's own cluster")
         assert runner.env()["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://airflow:")
-        assert set(runner.running()) == {"api-server", "scheduler", "dag-processor", "triggerer"}
+        assert set(runner.running()) == {"api-server", "scheduler", "dag-processor", "triggerer", "dag-sync"}
         assert len(runner.database.pids()) == 1
         assert listening_addresses(runner_pids(runner.home)) == {"127.0.0.1"}
         token = runner.api("POST", "auth/token", {"username": "admin", "password": info["password"]})["access_token"]
@@ -104,6 +108,27 @@ def test_start_run_stop_on_postgresql(reachable_home: Path, capsys: pytest.Captu
         )
         assert metrics["training_job"] in json.dumps(logs["content"])
 
+        # Live edits, no restart: a new module of the package and a DAG file that imports it.
+        (source / "plugins" / "video_recommender" / "live_edit.py").write_text('LIVE_TAG = "edited-live"\n')
+        dag_file = source / "dags" / "recommender_workflow.py"
+        text = dag_file.read_text()
+        text = text.replace(
+            "from video_recommender import tasks\n",
+            "from video_recommender import tasks\nfrom video_recommender.live_edit import LIVE_TAG\n",
+        )
+        text = text.replace('"factorization-machines"],', '"factorization-machines", LIVE_TAG],')
+        assert "LIVE_TAG]" in text
+        dag_file.write_text(text)
+        edited = time.monotonic()
+        tags: list[str] = []
+        while "edited-live" not in tags and time.monotonic() < edited + 120:
+            time.sleep(2)  # dag-sync mirrors in 2 s; the dag-processor re-parses a changed file every 30 s
+            tags = [t["name"] for t in api(runner, token, "GET", "dags/video_recommender")["tags"]]
+        assert "edited-live" in tags, (tags, (runner.home / "logs" / "dag-sync.log").read_text())
+        assert api(runner, token, "GET", "importErrors")["import_errors"] == []
+        synced = (runner.home / "logs" / "dag-sync.log").read_text()
+        assert "dags: recommender_workflow.py" in synced and "plugins: video_recommender/live_edit.py" in synced
+
         # A second run, stopped while a task runs: the task (its own process group) must end too.
         run = api(runner, token, "POST", "dags/video_recommender/dagRuns", {"logical_date": None, "conf": {}})
         path = f"dags/video_recommender/dagRuns/{run['dag_run_id']}/taskInstances"
@@ -115,6 +140,6 @@ def test_start_run_stop_on_postgresql(reachable_home: Path, capsys: pytest.Captu
     finally:
         pids = runner_pids(runner.home)
         stopped = runner.stop()
-    assert stopped == ["api-server", "scheduler", "dag-processor", "triggerer", "postgres"]
+    assert stopped == ["api-server", "scheduler", "dag-processor", "triggerer", "dag-sync", "postgres"]
     assert runner.running() == {} and runner.database.pids() == []
     assert pids and still_alive(pids) == []

@@ -6,6 +6,7 @@ local-runner/mwaa-local test-requirements [requirements.txt]
 local-runner/mwaa-local test-startup-script startup.sh [--component worker|scheduler|webserver]
 local-runner/mwaa-local package-requirements [requirements.txt] [--out dist/private]
 local-runner/mwaa-local prepare-docker [--docker-state DIR]   # then: docker compose ... up (README)
+(sync --home DIR is the runner's dag-sync component, which start launches.)
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mwaa_local import docker, requirements
+from mwaa_local import docker, requirements, sync
 from mwaa_local.components import COMPONENTS, Runner
 from mwaa_local.paths import DEFAULT_SETTINGS, REPO
 from mwaa_local.startup import run_startup_script
 
 VERBS = ["start", "stop", "status", "logs", "reset-db", "test-requirements", "test-startup-script",
-         "package-requirements", "prepare-docker"]  # fmt: skip
+         "package-requirements", "prepare-docker", "sync"]  # fmt: skip
 
 
 def _start(args: argparse.Namespace) -> int:
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-requirements", action="store_true", help="start without the pip install step")
     parser.add_argument("--component", default="worker", choices=["worker", "scheduler", "webserver"],
                         help="test-startup-script: the MWAA_AIRFLOW_COMPONENT the script sees")  # fmt: skip
+    parser.add_argument("--source", type=Path, default=REPO, help="sync: the checkout to mirror (default: this one)")
     parser.add_argument("--out", type=Path, default=REPO / "dist" / "private", help="package-requirements output")
     parser.add_argument("--docker-state", type=Path, default=docker.DEFAULT_STATE,
                         help="prepare-docker output (compose reads it as MWAA_LOCAL_STATE)")  # fmt: skip
@@ -114,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.verb == "package-requirements":
         return _package_requirements(args)
+    if args.verb == "sync":
+        sync.run(args.home.resolve(), repo=args.source.resolve())
+        return 0
     if args.verb == "prepare-docker":
         state = docker.prepare(args.docker_state.resolve(), args.settings)
         print(f"{state}: plugins/, startup/, recommender-data/, airflow.env (generated secrets, mode 0600)")

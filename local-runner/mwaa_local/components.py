@@ -2,11 +2,11 @@
 
 ``start`` follows MWAA's order: the startup script (its rules), requirements.txt under
 the constraints, then Airflow. The packaged dags/ and plugins.zip are copied into the
-runner's folder (as MWAA syncs them from S3; rebuilding dist/ does not pull them from
-under a running runner), plugins.zip unpacked as MWAA does. api-server, scheduler,
-dag-processor and triggerer run from the project's pinned .venv bound to 127.0.0.1 (the
-scheduler's and triggerer's log servers, which listen on every interface, are off). All
-state lives under one folder. Each component is its own session; ``stop`` ends exactly
+runner's folder, plugins.zip unpacked as MWAA does; then the ``dag-sync`` component keeps
+them in step with the repository's sources, as MWAA syncs ``dags/`` from S3 (sync.py says
+what takes effect live). api-server, scheduler, dag-processor and triggerer run in the
+MWAA-exact environment (.venv-mwaa) bound to 127.0.0.1 (the scheduler's and triggerer's
+log servers, which listen on every interface, are off). All state lives under one folder. Each component is its own session; ``stop`` ends exactly
 those sessions (tasks included) after checking each recorded PID is still the process
 it started, and the runner's own PostgreSQL.
 """
@@ -28,16 +28,18 @@ import psutil
 
 from mwaa_local.database import Database
 from mwaa_local.package import build_and_unpack, mwaa_env, packaging
-from mwaa_local.paths import DEFAULT_SETTINGS, PYTHON, REPO
+from mwaa_local.paths import DEFAULT_SETTINGS, LOCAL_RUNNER, PYTHON, REPO
 from mwaa_local.settings_file import RunnerSettings, load
 from mwaa_local.startup import run_startup_script
 
-COMPONENTS = {
+AIRFLOW_COMPONENTS = {
     "api-server": ["api-server"],
     "scheduler": ["scheduler", "--skip-serve-logs"],
     "dag-processor": ["dag-processor"],
     "triggerer": ["triggerer", "--skip-serve-logs"],
 }
+# dag-sync (sync.py) is the runner's own: it runs in .venv, beside Airflow, with no Airflow settings.
+COMPONENTS = [*AIRFLOW_COMPONENTS, "dag-sync"]
 # The MWAA container whose startup-script run each component gets (MWAA_AIRFLOW_COMPONENT).
 # LocalExecutor runs tasks under the scheduler, so it and its neighbours get the worker's.
 MWAA_CONTAINER = {"api-server": "webserver", "scheduler": "worker", "dag-processor": "worker", "triggerer": "worker"}
@@ -76,12 +78,14 @@ class Runner:
         db_url: str = "",
         settings_path: Path = DEFAULT_SETTINGS,
         install_requirements: bool = True,
+        source: Path = REPO,
     ) -> None:
         self.home = home.resolve()
         self.port = port
         self.database = Database("url" if db_url else database, self.home, db_url)
         self.settings_path = settings_path
         self.install_requirements = install_requirements
+        self.source = source.resolve()  # the checkout whose dags/, plugins/ and requirements/ it packages and syncs
         self._started = time.monotonic()  # progress lines count from here, or from start()
         self.python = PYTHON  # Airflow's interpreter: the MWAA-exact environment's once prepare() built it
         self.pythonpath = ""  # the local engine's packages, on the local backend only
@@ -179,7 +183,7 @@ class Runner:
 
     def _package(self) -> packaging.Package:
         """dags/, plugins (unpacked) and requirements.txt of a fresh package, copied into the runner's folder."""
-        package = build_and_unpack(self.home / "plugins")
+        package = build_and_unpack(self.home / "plugins", self.source)
         shutil.rmtree(self.home / "dags", ignore_errors=True)
         shutil.copytree(package.dags, self.home / "dags")
         shutil.copyfile(package.requirements, self.home / "requirements.txt")
@@ -236,12 +240,18 @@ class Runner:
         (self.home / "pids").mkdir(exist_ok=True)
         (self.home / "logs").mkdir(exist_ok=True)
         processes = {}
-        for component, args in COMPONENTS.items():
+        for component in COMPONENTS:
+            if component in AIRFLOW_COMPONENTS:
+                command = [str(self.python), "-m", "airflow", *AIRFLOW_COMPONENTS[component]]
+                env = self.env(settings, startup.get(component))
+            else:
+                command = [str(PYTHON), "-m", "mwaa_local", "sync", "--home", str(self.home)]
+                command += ["--source", str(self.source)]
+                env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(LOCAL_RUNNER)}
             with (self.home / "logs" / f"{component}.log").open("ab") as log:
                 processes[component] = subprocess.Popen(
-                    [str(self.python), "-m", "airflow", *args], env=self.env(settings, startup.get(component)),
-                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                )  # fmt: skip
+                    command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
             pid = processes[component].pid
             self._say(f"{component}: started, pid {pid}, log {self.home / 'logs' / (component + '.log')}")
             self._write_json(self._pid_file(component), {"pid": pid, "created": psutil.Process(pid).create_time()})

@@ -15,9 +15,9 @@ from recsys_mwaa import mwaa_env, packaging, validation
 __all__ = ["build_and_unpack", "mwaa_env", "packaging", "validation"]
 
 
-def build_and_unpack(plugins: Path) -> packaging.Package:
-    """Build dist/ (as ``recsys-mwaa package``) and unpack its plugins.zip into ``plugins``, zip root = folder."""
-    package = packaging.build(REPO / "dist")
+def build_and_unpack(plugins: Path, source: Path = REPO) -> packaging.Package:
+    """Build ``source``'s dist/ (as ``recsys-mwaa package``) and unpack its plugins.zip into ``plugins``."""
+    package = packaging.build(source / "dist", source)
     shutil.rmtree(plugins, ignore_errors=True)
     with zipfile.ZipFile(package.plugins_zip) as zf:
         zf.extractall(plugins)
