@@ -64,6 +64,7 @@ def test_start_run_stop_on_postgresql(reachable_home: Path, capsys: pytest.Captu
         info = runner.start()
         # start says what it is doing as it goes, in MWAA's order.
         steps = [line.split("] ", 1)[1].split(":")[0] for line in capsys.readouterr().out.splitlines() if "] " in line]
+        steps = [step for step in steps if step != ".venv-mwaa"]  # its build lines, when another test changed it
         assert steps == ["startup script startup.sh", "package", "requirements.txt", "requirements/local-engine.txt",
                          "database", "database", "api-server", "scheduler", "dag-processor", "triggerer", "dag-sync",
                          "health", "health"], steps  # fmt: skip
