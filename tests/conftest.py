@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,25 @@ def mwaa_python_env(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
     package = packaging.build(tmp_path_factory.mktemp("mwaa-env-package") / "dist")
     python = env.ensure(package)
     return python, env.ensure_local_engine()
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server on 127.0.0.1 (S3, SageMaker, IAM, CloudWatch Logs) for one test module."""
+    from moto.server import ThreadedMotoServer
+    from runner_processes import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """Debian's chromium, installed by the test itself when missing (apt-get, as root)."""
+    done = subprocess.run(["bash", str(REPO / "scripts" / "install_chromium.sh")], capture_output=True, text=True)
+    if done.returncode:
+        pytest.fail(f"the browser test needs Chromium: {done.stderr.strip()}")
+    return os.environ.get("CHROMIUM", "/usr/bin/chromium")

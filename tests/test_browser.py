@@ -7,7 +7,6 @@ Playwright (tests/browser_ui.py). Screenshots of every step: test-artifacts/brow
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -22,15 +21,6 @@ MWAA_LOCAL = REPO / "local-runner" / "mwaa-local"
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    """Debian's chromium, installed by the test itself when missing (apt-get, as root)."""
-    done = subprocess.run(["bash", str(REPO / "scripts" / "install_chromium.sh")], capture_output=True, text=True)
-    if done.returncode:
-        pytest.fail(f"the browser test needs Chromium: {done.stderr.strip()}")
-    return os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 
 def test_start_log_in_trigger_with_params_succeed_stop(chromium: str, tmp_path: Path) -> None:
@@ -62,5 +52,8 @@ def test_start_log_in_trigger_with_params_succeed_stop(chromium: str, tmp_path: 
     finally:
         pids = sorted(set(pids) | set(runner_pids(home)))
         stopped = subprocess.run([str(MWAA_LOCAL), "stop", "--home", str(home)], capture_output=True, text=True)
-    assert stopped.returncode == 0 and "stopped: api-server, scheduler, dag-processor, triggerer, dag-sync" in stopped.stdout
+    assert (
+        stopped.returncode == 0
+        and "stopped: api-server, scheduler, dag-processor, triggerer, dag-sync" in stopped.stdout
+    )
     assert pids and still_alive(pids) == []

@@ -17,22 +17,10 @@ import pytest
 from aws_calls import paused, recording
 from dag_runs import load_dag
 from iam_policy import allowed, load_policy, required_permissions
-from runner_processes import free_port
 
 pytestmark = pytest.mark.e2e
 BUCKET = "recsys-moto-test"
 ROLE = "arn:aws:iam::123456789012:role/recsys-sagemaker"
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture
