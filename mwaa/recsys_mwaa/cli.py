@@ -39,6 +39,10 @@ def _validate(args: argparse.Namespace) -> int:
         print(
             f"DAGs {', '.join(report['dags']) or '-'} parsed in {report['seconds']:.2f} s by the DagBag in the MWAA-exact environment"
         )
+    if "plugins" in report:
+        links = ", ".join(name.rsplit(".", 1)[-1] for name in report["links"]) or "-"
+        print(f"plugins: {', '.join(report['plugins']) or '-'} (links: {links}); "
+              f"{len(report['plugin_errors'])} plugin import errors, {len(report['bare_modules'])} bare modules")  # fmt: skip
     for problem in problems:
         print(f"FAIL: {problem}", file=sys.stderr)
     if problems:
