@@ -5,8 +5,9 @@ keeps it out of the ``video_recommender`` package). It registers the SageMaker j
 tasks' extra links, which Airflow's and MWAA's Plugins page then lists. What the UI shows
 on a task's Details tab are the operator's own ``operator_extra_links`` (the same
 objects, serialized with the DAG, their URLs stored as XComs when the task ends):
-tests/test_browser_links.py fails without those, and passes with this list emptied. It imports nothing beyond Airflow's SDK:
-MWAA loads plugins in every component, often, and without the local engine's packages.
+tests/test_browser_links.py fails without those, and passes with this list emptied.
+It imports nothing beyond Airflow's SDK: MWAA loads plugins in every component, often,
+and without the local engine's packages.
 """
 
 from __future__ import annotations

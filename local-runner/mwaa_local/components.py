@@ -6,9 +6,10 @@ runner's folder, plugins.zip unpacked as MWAA does; then the ``dag-sync`` compon
 them in step with the repository's sources, as MWAA syncs ``dags/`` from S3 (sync.py says
 what takes effect live). api-server, scheduler, dag-processor and triggerer run in the
 MWAA-exact environment (.venv-mwaa) bound to 127.0.0.1 (the scheduler's and triggerer's
-log servers, which listen on every interface, are off). All state lives under one folder. Each component is its own session; ``stop`` ends exactly
-those sessions (tasks included) after checking each recorded PID is still the process
-it started, and the runner's own PostgreSQL.
+log servers, which listen on every interface, are off). All state lives under one folder.
+Each component is its own session; ``stop`` ends exactly those sessions (tasks included)
+after checking each recorded PID is still the process it started, and the runner's own
+PostgreSQL.
 """
 
 from __future__ import annotations

@@ -15,9 +15,10 @@ from recsys_mwaa import mwaa_env, packaging, validation
 __all__ = ["build_and_unpack", "mwaa_env", "packaging", "validation"]
 
 
-def build_and_unpack(plugins: Path, source: Path = REPO) -> packaging.Package:
-    """Build ``source``'s dist/ (as ``recsys-mwaa package``) and unpack its plugins.zip into ``plugins``."""
-    package = packaging.build(source / "dist", source)
+def build_and_unpack(plugins: Path, source: Path = REPO, out: Path | None = None) -> packaging.Package:
+    """Build ``source``'s package (as ``recsys-mwaa package``; into ``out``, by default its dist/)
+    and unpack its plugins.zip into ``plugins``, replacing what was there."""
+    package = packaging.build(out or source / "dist", source)
     shutil.rmtree(plugins, ignore_errors=True)
     with zipfile.ZipFile(package.plugins_zip) as zf:
         zf.extractall(plugins)

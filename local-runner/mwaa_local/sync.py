@@ -23,10 +23,9 @@ import os
 import shutil
 import sys
 import time
-import zipfile
 from pathlib import Path
 
-from mwaa_local.package import packaging
+from mwaa_local.package import build_and_unpack
 from mwaa_local.paths import REPO
 
 INTERVAL = 2.0  # seconds between polls; MWAA's S3 sync is ~30 s, shorter here for quick edits
@@ -74,12 +73,8 @@ def sync_once(home: Path, repo: Path = REPO) -> dict[str, list[str]]:
     Returns the changed files of each folder, and under "requirements.txt" a note when the
     packaged requirements.txt differs from the one the runner installed at start.
     """
-    staging = home / "sync"
-    package = packaging.build(staging / "package", repo)
-    unpacked = staging / "plugins"
-    shutil.rmtree(unpacked, ignore_errors=True)
-    with zipfile.ZipFile(package.plugins_zip) as zf:
-        zf.extractall(unpacked)
+    unpacked = home / "sync" / "plugins"
+    package = build_and_unpack(unpacked, repo, out=home / "sync" / "package")
     changes = {"dags": mirror(package.dags, home / "dags"), "plugins": mirror(unpacked, home / "plugins")}
     installed = home / "requirements.txt"
     if installed.is_file() and installed.read_bytes() != package.requirements.read_bytes():
