@@ -1,7 +1,8 @@
 """
 ### Video recommender on SageMaker Factorization Machines
 
-`start → preprocess → prepare → branch: train | tune → transform → evaluate → end`
+`start → preprocess → prepare → branch: train | tune → transform → evaluate → end`,
+then the teardown `delete_model` (the run's SageMaker Model, whatever happened before).
 
 Customer star ratings of videos (Amazon customer-reviews TSV schema) are filtered,
 indexed and split, one-hot encoded as RecordIO-protobuf, used to train the
@@ -21,7 +22,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Param, dag, task
 
 from video_recommender import tasks
-from video_recommender.operators import processing_operator, training_operator, transform_operator, tuning_operator
+from video_recommender.operators import job_operator
 from video_recommender.settings import Settings
 
 SETTINGS = Settings.from_env()  # environment only: no network, no AWS at parse time
@@ -115,25 +116,30 @@ def video_recommender():
     run = start()
     if SETTINGS.data_steps == "processing":
         pre_config = processing_request.override(task_id="preprocess_request")(run, "preprocess")
-        pre_job = processing_operator(SETTINGS, task_id="preprocess_job", config=pre_config)
+        pre_job = job_operator("processing", SETTINGS, task_id="preprocess_job", config=pre_config)
         preprocessed = preprocessed_result(run, pre_job.output)
         prep_config = processing_request.override(task_id="prepare_request")(run, "prepare", preprocessed)
-        prep_job = processing_operator(SETTINGS, task_id="prepare_job", config=prep_config)
+        prep_job = job_operator("processing", SETTINGS, task_id="prepare_job", config=prep_config)
         prepared = prepared_result(run, prep_job.output)
     else:
         prepared = prepare(run, preprocess(run))
     branch = choose_training()
     train_config = training_request(run, prepared)
-    train = training_operator(SETTINGS, task_id="train", config=train_config)
+    train = job_operator("training", SETTINGS, task_id="train", config=train_config)
     tune_config = tuning_request(run, prepared)
-    tune = tuning_operator(SETTINGS, task_id="tune", config=tune_config)
+    tune = job_operator("tuning", SETTINGS, task_id="tune", config=tune_config)
     transform_config = transform_request(run, prepared, train.output, tune.output)
-    transform = transform_operator(SETTINGS, task_id="transform", config=transform_config)
+    transform = job_operator("transform", SETTINGS, task_id="transform", config=transform_config)
     end = EmptyOperator(task_id="end")
+    # Teardown: runs when the Model may exist (transform_request succeeded), even if
+    # transform or evaluate failed (Airflow's setup/teardown, all_done_setup_success).
+    delete_model = job_operator("model_cleanup", SETTINGS, task_id="delete_model", config=transform_config)
 
     prepared >> branch >> [train_config, tune_config]
     [train, tune] >> transform_config
-    evaluate(run, prepared, transform.output) >> end
+    evaluated = evaluate(run, prepared, transform.output)
+    evaluated >> end
+    evaluated >> delete_model.as_teardown(setups=transform_config)
 
 
 video_recommender()

@@ -36,12 +36,17 @@ def test_tasks_and_order(dag) -> None:
         "train": ["transform_request"],
         "tuning_request": ["tune"],
         "tune": ["transform_request"],
-        "transform_request": ["transform"],
+        "transform_request": ["delete_model", "transform"],
         "transform": ["evaluate"],
-        "evaluate": ["end"],
+        "evaluate": ["delete_model", "end"],
         "end": [],
+        "delete_model": [],
     }
     assert dag.task_dict["transform_request"].trigger_rule == "none_failed_min_one_success"
+    # The run's Model is deleted whenever it may exist: a teardown of the task that names it.
+    cleanup = dag.task_dict["delete_model"]
+    assert cleanup.is_teardown and dag.task_dict["transform_request"].is_setup
+    assert cleanup.trigger_rule == "all_done_setup_success"
 
 
 def test_no_cycles_and_airflow3_authoring(dag) -> None:

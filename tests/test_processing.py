@@ -104,7 +104,7 @@ def test_processing_requests_pass_botocore_validation(step: str, kwargs: dict) -
 
 
 def test_processing_reads_only_s3_and_needs_exactly_one_source() -> None:
-    with pytest.raises(ValueError, match="reads its input from S3"):
+    with pytest.raises(ValueError, match=r"reads its input from the run.s storage \(s3://"):
         processing_request(SETTINGS, "n", "preprocess", "s3://b/p", "r", input_uri="/home/me/reviews.tsv")
     with pytest.raises(ValueError, match="either an input_uri or a generate_scale"):
         processing_request(SETTINGS, "n", "preprocess", "s3://b/p", "r")

@@ -1,7 +1,14 @@
 """Evaluate batch-transform output against the test labels and write ``metrics.json``.
 
-The transform writes ``<name>.out`` for every test object ``<name>``, one score per
-record in input order, so scores are joined to labels by file and position.
+Batch transform writes one ``.out`` file per input object, one score per record in
+input order, so scores are joined to labels by file and position. Which file: AWS
+documents only the name, ``<input object name>.out``, "in a corresponding subfolder"
+of the output path, and its own example puts it under the input prefix's name
+(``input-name-prefix/dataset01/data.csv`` -> ``output-name-prefix/input-name-prefix/data.csv.out``,
+https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TransformOutput.html),
+while jobs commonly write it at the object's path relative to the input prefix. So
+an output is found by its file name anywhere under the output path, and only when two
+have that name does its relative path decide.
 ``naive_rmse`` is the RMSE of always predicting the training mean rating, the
 baseline the original sample reports.
 """
@@ -36,17 +43,30 @@ def read_predictions(data: bytes, source: str) -> np.ndarray:
         raise ValueError(f"{source}: not FM batch-transform output ({exc})") from exc
 
 
+def _output_for(test_file: PathLike, test_prefix: PathLike, outputs: dict[str, list[PathLike]], root: PathLike):
+    name = f"{test_file.name}.out"
+    found = outputs.get(name, [])
+    if len(found) > 1:  # the same object name in two subfolders: the relative path decides
+        wanted = f"{relative_name(test_file, test_prefix)}.out"
+        found = [o for o in found if relative_name(o, root).endswith(wanted)]
+    if len(found) != 1:
+        what = "missing" if not found else f"ambiguous ({', '.join(map(str, found))})"
+        raise EvaluationError(f"{root}: transform output {name} {what} for test file {test_file}")
+    return found[0]
+
+
 def join_scores(test_prefix: PathLike, transform_prefix: PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Return (labels, scores) over every test object, matched by file name and record position."""
     labels, scores = [], []
     test_files = list_files(test_prefix)
     if not test_files:
         raise EvaluationError(f"{test_prefix}: no test files")
+    outputs: dict[str, list[PathLike]] = {}
+    for o in list_files(transform_prefix):
+        outputs.setdefault(o.name, []).append(o)
     for f in test_files:
         _, y = read_sparse(f.read_bytes(), source=str(f))
-        out = transform_prefix / f"{relative_name(f, test_prefix)}.out"
-        if not out.exists():
-            raise EvaluationError(f"{out}: transform output missing for test file {f}")
+        out = _output_for(f, test_prefix, outputs, transform_prefix)
         s = read_predictions(out.read_bytes(), source=str(out))
         if y is None or len(s) != len(y):
             raise EvaluationError(f"{out}: {len(s)} scores for {0 if y is None else len(y)} test records in {f}")

@@ -1,22 +1,25 @@
-"""Operators that execute SageMaker request dicts, one per backend.
+"""The one seam between backends: job kind -> (local executor, provider operator).
 
-``local``: our operators run the request through the offline FM engine and return
-the same XCom shape as the Amazon provider's operators (``{"Training": ...}``,
-``{"Model": ..., "Transform": ...}``). ``sagemaker``: the provider's operators send
-the same request to AWS. The factories below are the only place the backend
-choice is made; the request dicts never change.
+``local``: our operators run each SageMaker request through the offline engine and
+return the provider's XCom shape (``{"Training": ...}``, ``{"Processing": ...}``,
+``{"Model": ..., "Transform": ...}``). ``sagemaker``: the provider's operators, as
+subclassed in ``sagemaker_operators``, send the same request to AWS. ``job_operator``
+is the only place the backend is chosen and the shared settings are applied; the
+request dicts never change.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from airflow.exceptions import AirflowException
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
-from video_recommender.sagemaker_requests import name_for_try
+from video_recommender.sagemaker_requests import is_model_of_try, name_for_try
 from video_recommender.settings import Settings
 
 
@@ -25,15 +28,21 @@ def xcom_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=repr))
 
 
-class _LocalSageMakerOperator(BaseOperator):
+def model_registry_uri(settings: Settings) -> str:
+    """Where the local backend keeps its CreateModel records (SageMaker's model list, offline)."""
+    return f"{settings.storage_root}/local-sagemaker/models"
+
+
+class _LocalJob(BaseOperator):
     template_fields: Sequence[str] = ("config",)
     template_fields_renderers: ClassVar[dict[str, str]] = {"config": "json"}
     ui_color = "#a0e0c0"
 
-    def __init__(self, *, config: dict, storage_conn_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, config: dict, storage_conn_id: str | None, model_registry: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.config = config
         self.storage_conn_id = storage_conn_id
+        self.model_registry = model_registry
 
     def resolve(self, uri: str) -> ObjectStoragePath:
         return ObjectStoragePath(uri, conn_id=self.storage_conn_id)
@@ -43,75 +52,123 @@ class _LocalSageMakerOperator(BaseOperator):
         return name_for_try(self.config, context["ti"].try_number)
 
 
-class LocalSageMakerTrainingOperator(_LocalSageMakerOperator):
+def _completed(describe: dict, kind: str) -> dict:
+    if describe[f"{kind}Status"] != "Completed":
+        raise AirflowException(f"{kind} {describe[f'{kind}Name']} failed: {describe.get('FailureReason')}")
+    return xcom_safe(describe)
+
+
+class LocalTrainingJob(_LocalJob):
     """Run a CreateTrainingJob request on the local FM engine; XCom ``{"Training": DescribeTrainingJob}``."""
 
     def execute(self, context: Any) -> dict:
         from video_recommender.engine.training import run_training_job  # numpy/numba: at run time only
 
-        describe = run_training_job(self.request(context), self.resolve, emit=self.log.info)
-        if describe["TrainingJobStatus"] != "Completed":
-            raise AirflowException(
-                f"Training job {describe['TrainingJobName']} failed: {describe.get('FailureReason')}"
+        return {
+            "Training": _completed(
+                run_training_job(self.request(context), self.resolve, emit=self.log.info), "TrainingJob"
             )
-        return {"Training": xcom_safe(describe)}
+        }
 
 
-class LocalSageMakerTransformOperator(_LocalSageMakerOperator):
-    """Run ``{"Model": CreateModel, "Transform": CreateTransformJob}`` locally; XCom as the provider's."""
-
-    def execute(self, context: Any) -> dict:
-        from video_recommender.engine.transform import run_transform_job
-
-        result = run_transform_job(self.request(context), self.resolve, emit=self.log.info)
-        transform = result["Transform"]
-        if transform["TransformJobStatus"] != "Completed":
-            raise AirflowException(
-                f"Transform job {transform['TransformJobName']} failed: {transform.get('FailureReason')}"
-            )
-        return xcom_safe(result)
-
-
-class LocalSageMakerTuningOperator(_LocalSageMakerOperator):
+class LocalTuningJob(_LocalJob):
     """Run a CreateHyperParameterTuningJob request locally; XCom ``{"Tuning": DescribeHyperParameterTuningJob}``."""
 
     def execute(self, context: Any) -> dict:
         from video_recommender.engine.tuning import run_tuning_job
 
         describe = run_tuning_job(self.request(context), self.resolve, emit=self.log.info)
-        if describe["HyperParameterTuningJobStatus"] != "Completed":
-            raise AirflowException(
-                f"Tuning job {describe['HyperParameterTuningJobName']} failed: {describe.get('FailureReason')}"
-            )
-        return {"Tuning": xcom_safe(describe)}
+        return {"Tuning": _completed(describe, "HyperParameterTuningJob")}
 
 
-def training_operator(settings: Settings, *, task_id: str, config: Any) -> BaseOperator:
+class LocalTransformJob(_LocalJob):
+    """Run ``{"Model": CreateModel, "Transform": CreateTransformJob}`` locally; XCom as the provider's."""
+
+    def execute(self, context: Any) -> dict:
+        from video_recommender.engine.transform import run_transform_job
+
+        request = self.request(context)
+        result = run_transform_job(
+            request, self.resolve, emit=self.log.info, model_registry=self.resolve(self.model_registry)
+        )
+        _completed(result["Transform"], "TransformJob")
+        return xcom_safe(result)
+
+
+class LocalProcessingJob(_LocalJob):
+    """Run a CreateProcessingJob request in-process (``engine.processing``); XCom ``{"Processing": ...}``."""
+
+    def execute(self, context: Any) -> dict:
+        from video_recommender.engine.processing import run_processing_job
+
+        describe = run_processing_job(self.request(context), self.resolve, emit=self.log.info)
+        return {"Processing": _completed(describe, "ProcessingJob")}
+
+
+class LocalModelCleanup(_LocalJob):
+    """Delete every try's Model of the run's transform (``config``: the transform's request pair)."""
+
+    def execute(self, context: Any) -> list[str]:
+        from video_recommender.engine.transform import delete_model, list_models
+
+        registry = self.resolve(self.model_registry)
+        base = self.config["Model"]["ModelName"]
+        deleted = [
+            name for name in list_models(registry) if is_model_of_try(name, base) and delete_model(registry, name)
+        ]
+        self.log.info("deleted %d model(s) of %s: %s", len(deleted), base, deleted)
+        return deleted
+
+
+@dataclass(frozen=True)
+class JobKind:
+    local: type[BaseOperator]
+    sagemaker: str  # class in sagemaker_operators, imported only for that backend (boto3)
+    sagemaker_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+JOB_KINDS: dict[str, JobKind] = {
+    "training": JobKind(LocalTrainingJob, "SageMakerTrainingJob", {"print_log": True}),
+    "tuning": JobKind(LocalTuningJob, "SageMakerTuningJob"),
+    "transform": JobKind(LocalTransformJob, "SageMakerTransformJob"),
+    "processing": JobKind(LocalProcessingJob, "SageMakerProcessingJob"),
+    "model_cleanup": JobKind(LocalModelCleanup, "SageMakerModelCleanup"),
+}
+
+
+def job_operator(kind: str, settings: Settings, *, task_id: str, config: Any, **kwargs: Any) -> BaseOperator:
+    """The operator that runs a ``kind`` request on the settings' backend, with the shared settings.
+
+    Both backends: retries, the retry delay and names per try (each operator applies
+    ``name_for_try``). SageMaker only: the connection, region, polling interval,
+    deferrable waits and the transform's time cap; the local engine runs the job in
+    the task itself, so it has nothing to poll.
+    """
+    shared = {
+        "task_id": task_id,
+        "config": config,
+        "retries": settings.job_retries,
+        "retry_delay": timedelta(seconds=settings.retry_delay_seconds),
+        **kwargs,
+    }
+    job = JOB_KINDS[kind]
     if settings.backend == "local":
-        return LocalSageMakerTrainingOperator(task_id=task_id, config=config, storage_conn_id=settings.aws_conn_id)
-    from video_recommender.sagemaker_operators import SageMakerTrainingJob, job_operator_kwargs
+        return job.local(storage_conn_id=settings.aws_conn_id, model_registry=model_registry_uri(settings), **shared)
+    from video_recommender import sagemaker_operators
 
-    return SageMakerTrainingJob(task_id=task_id, config=config, print_log=True, **job_operator_kwargs(settings))
-
-
-def tuning_operator(settings: Settings, *, task_id: str, config: Any) -> BaseOperator:
-    if settings.backend == "local":
-        return LocalSageMakerTuningOperator(task_id=task_id, config=config, storage_conn_id=settings.aws_conn_id)
-    from video_recommender.sagemaker_operators import SageMakerTuningJob, job_operator_kwargs
-
-    return SageMakerTuningJob(task_id=task_id, config=config, **job_operator_kwargs(settings))
-
-
-def transform_operator(settings: Settings, *, task_id: str, config: Any) -> BaseOperator:
-    if settings.backend == "local":
-        return LocalSageMakerTransformOperator(task_id=task_id, config=config, storage_conn_id=settings.aws_conn_id)
-    from video_recommender.sagemaker_operators import SageMakerTransformJob, job_operator_kwargs
-
-    return SageMakerTransformJob(task_id=task_id, config=config, **job_operator_kwargs(settings))
-
-
-def processing_operator(settings: Settings, *, task_id: str, config: Any) -> BaseOperator:
-    """preprocess / prepare as a SageMaker Processing job (``RECOMMENDER_DATA_STEPS=processing``)."""
-    from video_recommender.sagemaker_operators import SageMakerProcessingJob, job_operator_kwargs
-
-    return SageMakerProcessingJob(task_id=task_id, config=config, **job_operator_kwargs(settings))
+    waits: dict[str, Any] = {}
+    if kind != "model_cleanup":
+        waits = {
+            "wait_for_completion": True,
+            "check_interval": settings.check_interval,
+            "deferrable": settings.deferrable,  # MWAA runs a triggerer: polling then costs no worker slot
+        }
+    if kind == "transform":
+        waits["max_runtime_seconds"] = settings.transform_max_runtime_seconds  # CreateTransformJob has no limit
+    return getattr(sagemaker_operators, job.sagemaker)(
+        aws_conn_id=settings.aws_conn_id or "aws_default",
+        region_name=settings.region,
+        **waits,
+        **job.sagemaker_kwargs,
+        **shared,
+    )

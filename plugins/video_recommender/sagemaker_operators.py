@@ -1,70 +1,191 @@
-"""The sagemaker backend: the Amazon provider's operators, submitting each try under its own names.
+"""The sagemaker backend: the Amazon provider's operators, made to survive real jobs.
 
 Imported only when ``RECOMMENDER_BACKEND=sagemaker`` (it loads boto3). The request
-dicts are the ones the local backend runs; the only addition is ``name_for_try``,
-which both backends apply, so a retry never collides with the failed try's job
-(the tuning operator has no duplicate-name handling of its own).
+dicts are the ones the local backend runs. What this module adds to the provider's
+operators (9.34.0), each for a failure found in its source:
+
+- **Names per try** (``name_for_try``, both backends): a retry never collides with
+  the failed try's job (the tuning operator has no duplicate-name handling).
+- **Waits as long as the job may run** (``waits.wait_budget``): the provider's
+  deferrable wait gives up after 60 polls, the tuning operator's trigger after 480.
+- **One region everywhere**: the provider builds ``SageMakerTrigger`` without a
+  region, and ``SageMakerHook``'s S3 and CloudWatch Logs hooks without one, so they
+  query the connection's region rather than ``RECOMMENDER_REGION``.
+- **No job left running**: ``on_kill`` (worker waits) and the trigger's ``on_kill``
+  (deferred waits) stop the job when a user kills the task; a retry first stops the
+  previous try's job if it still runs (a timed-out wait, a lost worker).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
+from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 from airflow.providers.amazon.aws.operators.sagemaker import (
+    SageMakerBaseOperator,
     SageMakerProcessingOperator,
     SageMakerTrainingOperator,
     SageMakerTransformOperator,
     SageMakerTuningOperator,
 )
+from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+from botocore.exceptions import ClientError
 
 from video_recommender.extra_links import SAGEMAKER_JOB_LINKS
-from video_recommender.sagemaker_requests import name_for_try
-from video_recommender.settings import Settings
+from video_recommender.sagemaker_requests import is_model_of_try, name_for_try
+from video_recommender.waits import WaitBudget, wait_budget
+
+# Per job kind: (the job's part of the config, its name key, Describe/Stop operation stem, status key).
+_JOBS: dict[str, tuple[str | None, str, str, str]] = {
+    "training": (None, "TrainingJobName", "training_job", "TrainingJobStatus"),
+    "tuning": (None, "HyperParameterTuningJobName", "hyper_parameter_tuning_job", "HyperParameterTuningJobStatus"),
+    "transform": ("Transform", "TransformJobName", "transform_job", "TransformJobStatus"),
+    "processing": (None, "ProcessingJobName", "processing_job", "ProcessingJobStatus"),
+}
+RUNNING = ("InProgress",)
 
 
-def job_operator_kwargs(settings: Settings) -> dict[str, Any]:
-    """What every SageMaker job operator takes from the settings."""
-    return {
-        "aws_conn_id": settings.aws_conn_id or "aws_default",
-        "region_name": settings.region,
-        "wait_for_completion": True,
-        "check_interval": settings.check_interval,
-        "deferrable": settings.deferrable,  # MWAA runs a triggerer: polling then costs no worker slot
-        "retries": settings.job_retries,
-        "retry_delay": timedelta(seconds=settings.retry_delay_seconds),
-    }
+def job_name_of(kind: str, config: dict) -> str:
+    part, key, _, _ = _JOBS[kind]
+    return (config[part] if part else config)[key]
 
 
-class _TryNamed:
+def stop_job_if_running(client: Any, kind: str, name: str, log: Any) -> bool:
+    """Stop job ``name`` if it is still InProgress; ``True`` when a stop was sent."""
+    _, key, stem, status_key = _JOBS[kind]
+    try:
+        status = getattr(client, f"describe_{stem}")(**{key: name})[status_key]
+    except ClientError as exc:  # never created (the try failed before CreateXxx)
+        log.info("no %s job %s to stop (%s)", kind, name, exc.response.get("Error", {}).get("Code"))
+        return False
+    if status not in RUNNING:
+        return False
+    log.warning("stopping %s job %s (status %s)", kind, name, status)
+    getattr(client, f"stop_{stem}")(**{key: name})
+    return True
+
+
+class RegionalSageMakerHook(SageMakerHook):
+    """``SageMakerHook`` whose S3 and CloudWatch Logs hooks use its region too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.s3_hook = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        self.logs_hook = AwsLogsHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+
+
+class SageMakerJobTrigger(SageMakerTrigger):
+    """``SageMakerTrigger`` that stops its job when a user kills the deferred task.
+
+    Importable by the triggerer from plugins.zip (MWAA puts the plugins folder on every
+    component's ``sys.path``). ``on_kill`` runs on mark-failed/clear, not on a triggerer
+    restart (Airflow's ``BaseTrigger.on_kill``).
+    """
+
+    async def on_kill(self) -> None:
+        kind = self.job_type.lower()
+        _, key, stem, _ = _JOBS[kind]
+        async with await self.hook().get_async_conn() as client:
+            await getattr(client, f"stop_{stem}")(**{key: self.job_name})
+
+
+class _SageMakerJob:
+    """What every job operator of this backend adds to the provider's (see the module docstring)."""
+
     config: dict
-    sagemaker_job_kind: str  # which job the links point to (console_links.JOB_KINDS)
+    sagemaker_job_kind: ClassVar[str]  # which job the links point to (console_links.JOB_KINDS)
     operator_extra_links = SAGEMAKER_JOB_LINKS  # the job's console page and logs (extra_links)
+    aws_hook_class = RegionalSageMakerHook
+    max_runtime_seconds = 0  # our cap, for jobs whose request has none (transform)
+
+    def wait(self) -> WaitBudget:
+        request = self.config.get("Transform", self.config)
+        return wait_budget(self.sagemaker_job_kind, request, self.check_interval, self.max_runtime_seconds)
 
     def execute(self, context: Any) -> Any:
-        self.config = name_for_try(self.config, context["ti"].try_number)
+        try_number = context["ti"].try_number
+        if try_number > 1:  # a job of the previous try may still run (a lost worker, a timed-out wait)
+            previous = job_name_of(self.sagemaker_job_kind, name_for_try(self.config, try_number - 1))
+            stop_job_if_running(self.hook.conn, self.sagemaker_job_kind, previous, self.log)
+        self.config = name_for_try(self.config, try_number)
+        budget = self.wait()
+        self.max_attempts = budget.max_attempts  # the provider's deferrable wait
+        self.max_ingestion_time = budget.seconds  # its worker wait, and the deferral's timeout
         return super().execute(context)  # type: ignore[misc]
 
+    def defer(self, *, trigger: Any, method_name: str, kwargs: dict | None = None, timeout: Any = None) -> Any:
+        """Defer on ``SageMakerJobTrigger`` with this operator's region and wait budget."""
+        import datetime
 
-class SageMakerTrainingJob(_TryNamed, SageMakerTrainingOperator):
+        budget = self.wait()
+        ours = SageMakerJobTrigger(
+            job_name=trigger.job_name,
+            job_type=trigger.job_type,
+            waiter_delay=trigger.waiter_delay,
+            waiter_max_attempts=budget.max_attempts,
+            aws_conn_id=trigger.aws_conn_id,
+            region_name=self.region_name,
+        )
+        return super().defer(  # type: ignore[misc]
+            trigger=ours, method_name=method_name, kwargs=kwargs, timeout=datetime.timedelta(seconds=budget.seconds)
+        )
+
+    def on_kill(self) -> None:
+        """The task was killed while waiting on a worker: stop the job it started."""
+        stop_job_if_running(
+            self.hook.conn, self.sagemaker_job_kind, job_name_of(self.sagemaker_job_kind, self.config), self.log
+        )
+
+
+class SageMakerTrainingJob(_SageMakerJob, SageMakerTrainingOperator):
     """``SageMakerTrainingOperator``; XCom ``{"Training": DescribeTrainingJob}``."""
 
     sagemaker_job_kind = "training"
 
 
-class SageMakerTuningJob(_TryNamed, SageMakerTuningOperator):
+class SageMakerTuningJob(_SageMakerJob, SageMakerTuningOperator):
     """``SageMakerTuningOperator``; XCom ``{"Tuning": DescribeHyperParameterTuningJob}``."""
 
     sagemaker_job_kind = "tuning"
 
 
-class SageMakerTransformJob(_TryNamed, SageMakerTransformOperator):
+class SageMakerTransformJob(_SageMakerJob, SageMakerTransformOperator):
     """``SageMakerTransformOperator`` with ``{"Model": ..., "Transform": ...}``; XCom as the provider's."""
 
     sagemaker_job_kind = "transform"
 
+    def __init__(self, *, max_runtime_seconds: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_runtime_seconds = max_runtime_seconds  # CreateTransformJob takes no limit
 
-class SageMakerProcessingJob(_TryNamed, SageMakerProcessingOperator):
+
+class SageMakerProcessingJob(_SageMakerJob, SageMakerProcessingOperator):
     """``SageMakerProcessingOperator`` for preprocess / prepare; XCom ``{"Processing": DescribeProcessingJob}``."""
 
     sagemaker_job_kind = "processing"
+
+
+class SageMakerModelCleanup(SageMakerBaseOperator):
+    """Delete every try's Model of the run's transform (``config``: the transform's request pair).
+
+    Found with ListModels rather than from the retry count: a cleared task keeps counting
+    tries past ``retries + 1``.
+    """
+
+    aws_hook_class = RegionalSageMakerHook
+
+    def execute(self, context: Any) -> list[str]:
+        base = self.config["Model"]["ModelName"]
+        client = self.hook.conn
+        names = [
+            m["ModelName"]
+            for page in client.get_paginator("list_models").paginate(NameContains=base)
+            for m in page["Models"]
+            if is_model_of_try(m["ModelName"], base)
+        ]
+        for name in names:
+            client.delete_model(ModelName=name)
+        self.log.info("deleted %d model(s) of %s: %s", len(names), base, names)
+        return names

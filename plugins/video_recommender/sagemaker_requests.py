@@ -11,6 +11,7 @@ import functools
 import hashlib
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 from video_recommender.settings import Settings
@@ -84,21 +85,67 @@ def name_for_try(config: dict, try_number: int) -> dict:
     return config
 
 
+def folder_prefix(uri: str) -> str:
+    """A folder's URI as an S3 key prefix, ending in ``/``.
+
+    ``S3DataType=S3Prefix`` selects every object whose key *starts with* the prefix
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_S3DataSource.html), so
+    ``.../recordio/test`` would also take ``.../recordio/test-old/...``; the slash keeps
+    a channel to its own folder.
+    """
+    return uri.rstrip("/") + "/"
+
+
+def is_model_of_try(name: str, base: str) -> bool:
+    """Whether ``name`` is ``base`` as ``name_for_try`` names it for some try."""
+    return re.fullmatch(re.escape(base) + r"-t\d+", name) is not None
+
+
 def _channel(name: str, uri: str) -> dict:
     return {
         "ChannelName": name,
         "ContentType": RECORDIO,
         "DataSource": {
-            "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "ShardedByS3Key"}
+            "S3DataSource": {
+                "S3DataType": "S3Prefix",
+                "S3Uri": folder_prefix(uri),
+                "S3DataDistributionType": "ShardedByS3Key",
+            }
         },
     }
 
 
+_TAG_PUNCTUATION = set("_.:/=+-@ ")
+
+
+def tag_value(text: str) -> str:
+    """``text`` in SageMaker's tag charset, at most 256 characters.
+
+    Tag keys and values must match ``^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$``
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_Tag.html): letters,
+    separators, numbers and ``_.:/=+-@``. Anything else (a custom run id's ``#``, ``!``,
+    ``~``...) becomes ``_``, or every Create call of the run fails on its tag.
+    """
+    return "".join(c if c in _TAG_PUNCTUATION or unicodedata.category(c)[0] in "LNZ" else "_" for c in text)[:256]
+
+
 def _tags(settings: Settings, run_id: str) -> list[dict]:
     return [
-        {"Key": "project", "Value": settings.job_name_prefix},
-        {"Key": "airflow-run-id", "Value": run_id[:256]},
+        {"Key": "project", "Value": tag_value(settings.job_name_prefix)},
+        {"Key": "airflow-run-id", "Value": tag_value(run_id)},
     ]
+
+
+def _stopping_condition(settings: Settings) -> dict:
+    """The training job's time caps; with managed spot also the wait for capacity.
+
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_StoppingCondition.html:
+    MaxWaitTimeInSeconds (spot only) must be >= MaxRuntimeInSeconds.
+    """
+    condition = {"MaxRuntimeInSeconds": settings.training_max_runtime_seconds}
+    if settings.managed_spot_training:
+        condition["MaxWaitTimeInSeconds"] = settings.spot_max_wait_seconds
+    return condition
 
 
 def training_request(
@@ -121,7 +168,8 @@ def training_request(
         "InputDataConfig": [_channel("train", train_uri), _channel("test", test_uri)],
         "OutputDataConfig": {"S3OutputPath": output_uri},
         "ResourceConfig": {"InstanceCount": 1, "InstanceType": settings.training_instance_type, "VolumeSizeInGB": 30},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 86400},
+        "StoppingCondition": _stopping_condition(settings),
+        "EnableManagedSpotTraining": settings.managed_spot_training,
         "Tags": _tags(settings, run_id),
     }
 
@@ -146,7 +194,7 @@ def transform_request(
         "BatchStrategy": "MultiRecord",
         "MaxPayloadInMB": 6,
         "TransformInput": {
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": input_uri}},
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": folder_prefix(input_uri)}},
             "ContentType": RECORDIO,
             "SplitType": "RecordIO",
             "CompressionType": "None",
@@ -188,10 +236,13 @@ def tuning_request(
     feature_dim: int,
     run_id: str,
     predictor_type: str = "regressor",
-    max_jobs: int = 16,
-    max_parallel: int = 2,
 ) -> dict:
-    """CreateHyperParameterTuningJob: Bayesian search over ``DEFAULT_TUNING_RANGES``."""
+    """CreateHyperParameterTuningJob: Bayesian search over ``DEFAULT_TUNING_RANGES``.
+
+    Its cost is capped by ``ResourceLimits``: the number of training jobs, how many run
+    at once, and the whole tuning job's MaxRuntimeInSeconds (each training job keeps its
+    own StoppingCondition).
+    """
     training = training_request(
         settings, name, train_uri, test_uri, output_uri, feature_dim, run_id, {"predictor_type": predictor_type}
     )
@@ -203,7 +254,11 @@ def tuning_request(
         "HyperParameterTuningJobConfig": {
             "Strategy": "Bayesian",
             "HyperParameterTuningJobObjective": TUNING_OBJECTIVES[predictor_type],
-            "ResourceLimits": {"MaxNumberOfTrainingJobs": max_jobs, "MaxParallelTrainingJobs": max_parallel},
+            "ResourceLimits": {
+                "MaxNumberOfTrainingJobs": settings.tuning_max_jobs,
+                "MaxParallelTrainingJobs": settings.tuning_max_parallel_jobs,
+                "MaxRuntimeInSeconds": settings.tuning_max_runtime_seconds,
+            },
             "ParameterRanges": DEFAULT_TUNING_RANGES,
             "TrainingJobEarlyStoppingType": "Off",
         },
@@ -258,12 +313,15 @@ def processing_request(
     The code (the package zipped, and the entry script) is under ``<run_root>/code``; the
     job reads and writes the run folder's ``input``, ``preprocessed`` and ``recordio``.
     """
-    code = _processing_input("code", f"{run_root}/code", PROCESSING_CODE)
+    code = _processing_input("code", folder_prefix(f"{run_root}/code"), PROCESSING_CODE)
     if step == "preprocess":
         if (input_uri is None) == (generate_scale is None):
             raise ValueError("preprocess takes either an input_uri or a generate_scale")
-        if input_uri is not None and not input_uri.startswith("s3://"):
-            raise ValueError(f"input_uri {input_uri!r}: a Processing job reads its input from S3 (s3://...)")
+        scheme = run_root.partition("://")[0]
+        if input_uri is not None and input_uri.partition("://")[0] != scheme:
+            raise ValueError(
+                f"input_uri {input_uri!r}: a Processing job reads its input from the run's storage ({scheme}://...)"
+            )
         inputs = [code] + ([_processing_input("input", input_uri, f"{PROCESSING_RUN}/input")] if input_uri else [])
         outputs = [_processing_output("preprocessed", run_root)]
         if generate_scale is not None:
@@ -271,7 +329,8 @@ def processing_request(
         arguments = ["preprocess", "--root", PROCESSING_RUN, "--seed", str(seed)]
         arguments += ["--generate", repr(float(generate_scale))] if generate_scale is not None else []
     elif step == "prepare":
-        inputs = [code, _processing_input("preprocessed", f"{run_root}/preprocessed", f"{PROCESSING_RUN}/preprocessed")]
+        preprocessed = folder_prefix(f"{run_root}/preprocessed")
+        inputs = [code, _processing_input("preprocessed", preprocessed, f"{PROCESSING_RUN}/preprocessed")]
         outputs = [_processing_output("recordio", run_root)]
         arguments = ["prepare", "--root", PROCESSING_RUN, "--predictor-type", predictor_type]
     else:
@@ -293,6 +352,6 @@ def processing_request(
                 "VolumeSizeInGB": 30,
             }
         },
-        "StoppingCondition": {"MaxRuntimeInSeconds": 7200},
+        "StoppingCondition": {"MaxRuntimeInSeconds": settings.processing_max_runtime_seconds},
         "Tags": _tags(settings, run_id),
     }

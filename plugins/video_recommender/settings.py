@@ -81,10 +81,20 @@ class Settings:
     transform_instance_type: str = "ml.c5.xlarge"
     data_steps: str = "worker"
     processing_instance_type: str = "ml.m5.xlarge"
-    check_interval: int = 30  # seconds between DescribeXxxJob polls
+    check_interval: float = 30  # seconds between DescribeXxxJob polls (fractions for tests)
     deferrable: bool = False
     job_retries: int = 1
     retry_delay_seconds: int = 60
+    # Cost caps (README "Cost"). SageMaker stops a job at its MaxRuntimeInSeconds; the
+    # waits last as long as these allow (video_recommender.waits) and no longer.
+    training_max_runtime_seconds: int = 3 * 3600
+    processing_max_runtime_seconds: int = 2 * 3600
+    transform_max_runtime_seconds: int = 2 * 3600  # CreateTransformJob has no limit: ours, then StopTransformJob
+    tuning_max_runtime_seconds: int = 8 * 3600  # the whole tuning job (ResourceLimits.MaxRuntimeInSeconds)
+    tuning_max_jobs: int = 16
+    tuning_max_parallel_jobs: int = 2
+    managed_spot_training: bool = False
+    spot_max_wait_seconds: int = 6 * 3600  # runtime plus waiting for spot capacity (>= the max runtime)
     synthetic_scale: float = 0.05
     seed: int = 42
     hyperparameters: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HYPERPARAMETERS))
@@ -102,19 +112,35 @@ class Settings:
         if "://" not in root:  # a plain folder
             root = Path(root).resolve().as_uri()
         numbers: dict[str, float] = {}
-        for name, kind, default in (
-            ("RECOMMENDER_SYNTHETIC_SCALE", float, "0.05"),
-            ("RECOMMENDER_SEED", int, "42"),
-            ("RECOMMENDER_CHECK_INTERVAL", int, "30"),
-            ("RECOMMENDER_JOB_RETRIES", int, "1"),
-            ("RECOMMENDER_RETRY_DELAY_SECONDS", int, "60"),
+        for name, kind, default, minimum in (
+            ("RECOMMENDER_SYNTHETIC_SCALE", float, "0.05", None),
+            ("RECOMMENDER_SEED", int, "42", None),
+            ("RECOMMENDER_CHECK_INTERVAL", float, "30", 0.001),
+            ("RECOMMENDER_JOB_RETRIES", int, "1", 0),
+            ("RECOMMENDER_RETRY_DELAY_SECONDS", int, "60", 0),
+            # SageMaker's bounds: MaxRuntimeInSeconds 1 s to 28 days (StoppingCondition).
+            ("RECOMMENDER_TRAINING_MAX_RUNTIME_SECONDS", int, str(cls.training_max_runtime_seconds), 1),
+            ("RECOMMENDER_PROCESSING_MAX_RUNTIME_SECONDS", int, str(cls.processing_max_runtime_seconds), 1),
+            ("RECOMMENDER_TRANSFORM_MAX_RUNTIME_SECONDS", int, str(cls.transform_max_runtime_seconds), 1),
+            ("RECOMMENDER_TUNING_MAX_RUNTIME_SECONDS", int, str(cls.tuning_max_runtime_seconds), 120),
+            ("RECOMMENDER_TUNING_MAX_JOBS", int, str(cls.tuning_max_jobs), 1),
+            ("RECOMMENDER_TUNING_MAX_PARALLEL_JOBS", int, str(cls.tuning_max_parallel_jobs), 1),
+            ("RECOMMENDER_SPOT_MAX_WAIT_SECONDS", int, str(cls.spot_max_wait_seconds), 1),
         ):
             try:
-                numbers[name] = kind(env.get(name, default))
+                numbers[name] = kind(env.get(name) or default)
             except ValueError:
                 raise SettingsError(
                     f"{name}={env.get(name)!r}: expected {'an integer' if kind is int else 'a number'}"
                 ) from None
+            if minimum is not None and numbers[name] < minimum:
+                raise SettingsError(f"{name}={env.get(name)!r}: expected at least {minimum}")
+        spot = _flag(env.get("RECOMMENDER_MANAGED_SPOT_TRAINING"), "RECOMMENDER_MANAGED_SPOT_TRAINING", False)
+        if spot and numbers["RECOMMENDER_SPOT_MAX_WAIT_SECONDS"] < numbers["RECOMMENDER_TRAINING_MAX_RUNTIME_SECONDS"]:
+            raise SettingsError(
+                "RECOMMENDER_SPOT_MAX_WAIT_SECONDS must be at least RECOMMENDER_TRAINING_MAX_RUNTIME_SECONDS: "
+                "SageMaker requires MaxWaitTimeInSeconds >= MaxRuntimeInSeconds for managed spot training"
+            )
         return cls(
             storage_root=root.rstrip("/"),
             backend=backend,
@@ -127,10 +153,18 @@ class Settings:
             transform_instance_type=env.get("RECOMMENDER_TRANSFORM_INSTANCE_TYPE", "ml.c5.xlarge"),
             data_steps=data_steps,
             processing_instance_type=env.get("RECOMMENDER_PROCESSING_INSTANCE_TYPE", "ml.m5.xlarge"),
-            check_interval=int(numbers["RECOMMENDER_CHECK_INTERVAL"]),
+            check_interval=numbers["RECOMMENDER_CHECK_INTERVAL"],
             deferrable=_flag(env.get("RECOMMENDER_DEFERRABLE"), "RECOMMENDER_DEFERRABLE", False),
             job_retries=int(numbers["RECOMMENDER_JOB_RETRIES"]),
             retry_delay_seconds=int(numbers["RECOMMENDER_RETRY_DELAY_SECONDS"]),
+            training_max_runtime_seconds=int(numbers["RECOMMENDER_TRAINING_MAX_RUNTIME_SECONDS"]),
+            processing_max_runtime_seconds=int(numbers["RECOMMENDER_PROCESSING_MAX_RUNTIME_SECONDS"]),
+            transform_max_runtime_seconds=int(numbers["RECOMMENDER_TRANSFORM_MAX_RUNTIME_SECONDS"]),
+            tuning_max_runtime_seconds=int(numbers["RECOMMENDER_TUNING_MAX_RUNTIME_SECONDS"]),
+            tuning_max_jobs=int(numbers["RECOMMENDER_TUNING_MAX_JOBS"]),
+            tuning_max_parallel_jobs=int(numbers["RECOMMENDER_TUNING_MAX_PARALLEL_JOBS"]),
+            managed_spot_training=spot,
+            spot_max_wait_seconds=int(numbers["RECOMMENDER_SPOT_MAX_WAIT_SECONDS"]),
             synthetic_scale=numbers["RECOMMENDER_SYNTHETIC_SCALE"],
             seed=int(numbers["RECOMMENDER_SEED"]),
         )

@@ -72,10 +72,6 @@ def settings_problems(settings: Settings) -> list[str]:
             requests.fm_image_uri(settings.region)
         except ValueError as exc:
             problems.append(str(exc))
-    elif settings.data_steps == "processing":
-        problems.append(
-            "RECOMMENDER_DATA_STEPS=processing runs SageMaker Processing jobs: it needs RECOMMENDER_BACKEND=sagemaker"
-        )
     return problems
 
 
@@ -113,7 +109,7 @@ def processing_request(run: dict, params: dict[str, Any], settings: Settings, st
             step=step,
             run_root=run["run_root"],
             run_id=run["run_id"],
-            input_uri=(input_uri or None) if reads_reviews else None,
+            input_uri=uri(storage_path(input_uri, settings)) if reads_reviews and input_uri else None,
             generate_scale=scale if reads_reviews and not input_uri else None,
             seed=int(params.get("seed", settings.seed)),
             predictor_type=params.get("predictor_type", "regressor"),

@@ -13,6 +13,7 @@ the records are concatenated with nothing between them, as SageMaker does; with
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +26,7 @@ from video_recommender.engine.artifacts import ModelArtifactError, read_model_ta
 from video_recommender.engine.jsonlines import json_lines
 from video_recommender.engine.recordio_decode import read_sparse_fast
 from video_recommender.engine.training import RECORDIO, JobFailed, input_objects, score
-from video_recommender.storage import Resolver, write_atomically
+from video_recommender.storage import PathLike, Resolver, write_atomically
 
 ACCEPTS = ("application/jsonlines", "application/json")
 
@@ -41,8 +42,37 @@ def format_predictions(pred: np.ndarray, classifier: bool, accept: str, assemble
     return lines
 
 
-def run_transform_job(config: dict, resolve: Resolver, emit: Callable[[str], None] = print) -> dict:
-    """Run a batch transform locally; return ``{"Model": ..., "Transform": <DescribeTransformJob>}``."""
+def _model_record(registry: PathLike, name: str) -> PathLike:
+    if not name or "/" in name:
+        raise JobFailed(f"ValidationException: ModelName {name!r} is not a model name")
+    return registry / f"{name}.json"
+
+
+def list_models(registry: PathLike) -> list[str]:
+    """The names of the models CreateModel registered locally (ListModels)."""
+    if not registry.exists():
+        return []
+    return sorted(p.name.removesuffix(".json") for p in registry.iterdir() if p.name.endswith(".json"))
+
+
+def delete_model(registry: PathLike, name: str) -> bool:
+    """DeleteModel locally; ``False`` when there is no such model."""
+    record = _model_record(registry, name)
+    if not record.exists():
+        return False
+    record.unlink()
+    return True
+
+
+def run_transform_job(
+    config: dict, resolve: Resolver, emit: Callable[[str], None] = print, model_registry: PathLike | None = None
+) -> dict:
+    """Run a batch transform locally; return ``{"Model": ..., "Transform": <DescribeTransformJob>}``.
+
+    With ``model_registry``, the Model is recorded there as SageMaker's CreateModel
+    would keep it (before the transform runs, and whether or not it succeeds), so a
+    teardown has something to delete, as on AWS.
+    """
     model_request, request = config.get("Model", {}), config.get("Transform", config)
     name = request.get("TransformJobName", "")
     created = dt.datetime.now(dt.UTC)
@@ -65,6 +95,9 @@ def run_transform_job(config: dict, resolve: Resolver, emit: Callable[[str], Non
             model = read_model_tar_gz(resolve(model_url).read_bytes(), source=model_url)
         except (ModelArtifactError, FileNotFoundError) as exc:
             raise JobFailed(f"ClientError: cannot load the model from {model_url}: {exc}") from exc
+        if model_registry is not None:
+            record = _model_record(model_registry, model_request.get("ModelName", ""))
+            write_atomically(record, json.dumps(model_request, sort_keys=True).encode())
         t_in, t_out = describe["TransformInput"], describe["TransformOutput"]
         if t_in.get("ContentType", RECORDIO) != RECORDIO:
             raise JobFailed(f"ClientError: ContentType {t_in.get('ContentType')!r} is not supported; use {RECORDIO}")
