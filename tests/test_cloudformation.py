@@ -71,3 +71,15 @@ def test_ec2_variant_is_reached_through_ssm_only_with_a_private_encrypted_databa
     user_data = str(instance["UserData"])
     assert '"apache-airflow==3.3.1"' in user_data and "constraints-3.3.1/constraints-3.12.txt" in user_data
     assert "AIRFLOW__API__HOST=127.0.0.1" in user_data
+
+
+@pytest.mark.parametrize("name", ["mwaa-environment.yaml", "ec2-airflow.yaml"])
+def test_input_bucket_arns_reach_the_nested_iam_stack(name: str) -> None:
+    template = load(name)
+    iam = load("recommender-iam.yaml")["Parameters"]["InputBucketArns"]
+    assert template["Parameters"]["InputBucketArns"] == {
+        **iam,
+        "Description": template["Parameters"]["InputBucketArns"]["Description"],
+    }
+    passed = template["Resources"]["RecommenderIam"]["Properties"]["Parameters"]["InputBucketArns"]
+    assert passed == {"!Join": [",", {"!Ref": "InputBucketArns"}]}

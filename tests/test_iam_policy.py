@@ -181,3 +181,53 @@ def test_the_image_accounts_mapping_is_the_image_list_of_the_plugin() -> None:
         assert {region: uri.split(".")[0] for region, uri in IMAGES[kind].items()} == {
             region: row[column] for region, row in mapping.items()
         }
+
+
+# InputBucketArns: read-only access to the buckets holding the DAG's input, for both roles.
+
+OTHER = "arn:aws:s3:::other-bucket"
+
+
+@pytest.mark.parametrize("policy_name", ["MwaaSageMakerPolicy", "SageMakerExecutionRole"])
+@pytest.mark.parametrize("given", [[OTHER], OTHER, f"arn:aws:s3:::third,{OTHER}"], ids=["list", "one", "two"])
+def test_input_buckets_are_readable_and_not_writable(policy_name: str, given) -> None:
+    policy = load_policy(policy_name, {**ROLE_VALUES, "InputBucketArns": given})
+    assert allowed(policy, "s3:GetObject", f"{OTHER}/key")
+    assert allowed(policy, "s3:GetObject", f"{OTHER}/deep/reviews.tsv.gz")
+    assert allowed(policy, "s3:ListBucket", OTHER)
+    for action in ("s3:PutObject", "s3:DeleteObject", "s3:PutObjectAcl"):
+        assert not allowed(policy, action, f"{OTHER}/key"), action
+    assert not allowed(policy, "s3:GetObject", "arn:aws:s3:::other-bucket-2/key")  # exactly those buckets
+
+
+@pytest.mark.parametrize("policy_name", ["MwaaSageMakerPolicy", "SageMakerExecutionRole"])
+@pytest.mark.parametrize("given", [None, "", [""]], ids=["default", "empty", "empty-list"])
+def test_without_input_buckets_nothing_else_is_readable(policy_name: str, given) -> None:
+    values = ROLE_VALUES if given is None else {**ROLE_VALUES, "InputBucketArns": given}
+    policy = load_policy(policy_name, values)
+    assert not allowed(policy, "s3:GetObject", f"{OTHER}/key")
+    assert not allowed(policy, "s3:ListBucket", OTHER)
+    assert not [s for s in policy if s.get("Sid", "").endswith("InputBuckets")]  # the Condition left them out
+    assert allowed(policy, "s3:GetObject", "arn:aws:s3:::b/p/runs/x")  # the run data still is
+
+
+def test_a_processing_job_reading_an_input_bucket_is_allowed_only_with_the_parameter() -> None:
+    request = requests.processing_request(
+        SETTINGS, "video-recsys-p-t1", "preprocess", RUN_ROOT, "manual__1", input_uri="s3://other-bucket/reviews.tsv.gz"
+    )
+    needs = execution_role_permissions(request, "us-east-1", ACCOUNT)
+    with_buckets = load_policy("SageMakerExecutionRole", {**ROLE_VALUES, "InputBucketArns": [OTHER]})
+    assert all(allowed(with_buckets, *need) for need in needs)
+    assert not all(allowed(ROLE_POLICY, *need) for need in needs)
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [("", True), (OTHER, True), ("arn:aws-cn:s3:::a.b-c", True), ("arn:aws:s3:::*", False),
+     ("arn:aws:s3:::bucket/prefix", False), ("other-bucket", False), ("arn:aws:s3:::Upper", False)],
+)  # fmt: skip
+def test_input_bucket_arns_are_whole_buckets_without_wildcards(value: str, ok: bool) -> None:
+    import re
+
+    pattern = yaml.load(TEMPLATE.read_text(), Loader=cfn_loader())["Parameters"]["InputBucketArns"]["AllowedPattern"]
+    assert (re.fullmatch(pattern, value) is not None) is ok
