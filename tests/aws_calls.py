@@ -12,6 +12,7 @@ class Call:
     service: str  # the IAM / signing prefix, e.g. "sagemaker", "s3", "logs"
     operation: str  # e.g. "CreateTrainingJob"
     params: dict = field(hash=False, compare=False)
+    asynchronous: bool = field(default=False, hash=False, compare=False)  # aiobotocore: a trigger or s3fs
 
 
 PAUSED = {"on": False}
@@ -43,7 +44,7 @@ def recording() -> Generator[list[Call], None, None]:
 
     async def async_call(self, operation_name, api_params):
         if not PAUSED["on"]:
-            calls.append(Call(self.meta.service_model.signing_name, operation_name, dict(api_params)))
+            calls.append(Call(self.meta.service_model.signing_name, operation_name, dict(api_params), True))
         return await async_original(self, operation_name, api_params)
 
     botocore.client.BaseClient._make_api_call = sync_call

@@ -2,8 +2,9 @@
 
 The Amazon provider's operators talk to moto through the Airflow AWS connection's
 endpoint_url; storage is s3:// through ObjectStoragePath. moto completes every job at
-once but writes no model and no transform output: where a later task needs them, this
-test places them (see `place_transform_output`).
+once (`keep_in_progress` makes one run for a number of polls) and runs no container:
+`batch_transform_container` plays SageMaker's side of CreateTransformJob, writing the
+`.out` files as AWS documents them, in each of the layouts the documentation allows.
 """
 
 from __future__ import annotations
@@ -66,36 +67,64 @@ def assert_least_privilege(calls: list) -> None:
     assert not denied, denied
 
 
-def place_transform_output(monkeypatch, s3) -> list[str]:
-    """moto writes no .out files: after the transform operator returns, write what FM would.
+# Where batch transform puts the output of input object <prefix>/<sub>/<name>: AWS documents
+# "<name>.out in a corresponding subfolder" of S3OutputPath, and its example puts it under the
+# input prefix's name (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TransformOutput.html);
+# jobs are commonly seen writing <sub>/<name>.out. Each layout is a (prefix, key) -> relative path.
+TRANSFORM_LAYOUTS = {
+    "relative-path": lambda prefix, key: key[len(prefix) :] + ".out",
+    "under-input-prefix": lambda prefix, key: f"{prefix.rstrip('/')}/{key.rsplit('/', 1)[-1]}.out",
+    "under-prefix-name": lambda prefix, key: f"{prefix.rstrip('/').rsplit('/', 1)[-1]}/{key.rsplit('/', 1)[-1]}.out",
+}
 
-    Every record gets the score 4.0, one JSON line per record, under the request's
-    S3OutputPath with SageMaker's naming (<input object>.out).
+
+def batch_transform_container(monkeypatch, layout: str = "relative-path") -> list[str]:
+    """SageMaker's side of CreateTransformJob, in moto: score every input object, write its .out.
+
+    Runs inside moto when the job is created (not in the operator), reading and writing
+    moto's S3 directly: one ``{"score": 4.0}`` line per record (FM's JSON Lines response,
+    ``AssembleWith=Line``), for each object whose key starts with the input S3Uri.
     """
-    from video_recommender import sagemaker_operators
+    from moto.s3.models import s3_backends
+    from moto.sagemaker import models
+
     from video_recommender.data.recordio import read_sparse
 
-    placed: list[str] = []
-    original = sagemaker_operators.SageMakerTransformJob.execute
+    written: list[str] = []
+    original = models.SageMakerModelBackend.create_transform_job
 
-    def execute(self, context):
-        result = original(self, context)
-        with paused():
-            place(self)
-        return result
+    def create_transform_job(self, *args, **kwargs):
+        job = original(self, *args, **kwargs)
+        s3 = s3_backends[self.account_id]["aws"]
+        in_bucket, _, prefix = kwargs["transform_input"]["DataSource"]["S3DataSource"]["S3Uri"][5:].partition("/")
+        out_bucket, _, out = kwargs["transform_output"]["S3OutputPath"][5:].partition("/")
+        for key in sorted(k for k in s3.get_bucket(in_bucket).keys.keys() if k.startswith(prefix)):
+            rows, _ = read_sparse(s3.get_object(in_bucket, key).value)
+            target = f"{out.rstrip('/')}/{TRANSFORM_LAYOUTS[layout](prefix, key)}"
+            s3.put_object(out_bucket, target, b'{"score": 4.0}\n' * rows.n_rows)
+            written.append(target)
+        return job
 
-    def place(self):
-        request = self.config["Transform"]
-        prefix = request["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"].removeprefix(f"s3://{BUCKET}/")
-        out = request["TransformOutput"]["S3OutputPath"].removeprefix(f"s3://{BUCKET}/")
-        for obj in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]:
-            rows, _ = read_sparse(s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read())
-            key = f"{out.rstrip('/')}/{obj['Key'][len(prefix) :].lstrip('/')}.out"
-            s3.put_object(Bucket=BUCKET, Key=key, Body=b'{"score": 4.0}\n' * rows.n_rows)
-            placed.append(key)
+    monkeypatch.setattr(models.SageMakerModelBackend, "create_transform_job", create_transform_job)
+    return written
 
-    monkeypatch.setattr(sagemaker_operators.SageMakerTransformJob, "execute", execute)
-    return placed
+
+def keep_in_progress(monkeypatch, polls: int) -> dict[str, int]:
+    """Every training job reports InProgress for its first ``polls`` describes, then Completed."""
+    from moto.sagemaker import models
+
+    seen: dict[str, int] = {}
+    original = models.SageMakerModelBackend.describe_training_job
+
+    def describe_training_job(self, training_job_name):
+        response = dict(original(self, training_job_name))
+        seen[training_job_name] = seen.get(training_job_name, 0) + 1
+        if seen[training_job_name] <= polls and response["TrainingJobStatus"] == "Completed":
+            response.update(TrainingJobStatus="InProgress", SecondaryStatus="Training")
+        return response
+
+    monkeypatch.setattr(models.SageMakerModelBackend, "describe_training_job", describe_training_job)
+    return seen
 
 
 def run_dag(conf: dict):
@@ -108,7 +137,7 @@ def test_both_branches_complete_against_moto(airflow_db, sagemaker_env, monkeypa
     from video_recommender.layout import run_key
 
     s3 = sagemaker_env
-    placed = place_transform_output(monkeypatch, s3)
+    placed = batch_transform_container(monkeypatch)
     with recording() as calls:
         state, states, run_id = run_dag({"run_hyperparameter_opt": hpo, "synthetic_scale": 0.01})
     assert {("sagemaker", "CreateHyperParameterTuningJob" if hpo else "CreateTrainingJob")} <= {
@@ -145,7 +174,7 @@ def test_a_failed_job_fails_the_try_with_its_reason_and_the_retry_gets_a_new_nam
     monkeypatch.setattr(models.FakeTrainingJob, "__init__", init)
     monkeypatch.setenv("RECOMMENDER_JOB_RETRIES", "1")
     monkeypatch.setenv("RECOMMENDER_RETRY_DELAY_SECONDS", "0")
-    place_transform_output(monkeypatch, sagemaker_env)
+    batch_transform_container(monkeypatch)
     state, states, run_id = run_dag({"synthetic_scale": 0.01, "seed": 11})
     assert state == "success", json.dumps(states)
     out = capfd.readouterr()
@@ -176,15 +205,57 @@ def test_a_failed_job_fails_the_try_with_its_reason_and_the_retry_gets_a_new_nam
     }
 
 
-def test_deferrable_operators_complete_through_the_triggerer(airflow_db, sagemaker_env, monkeypatch) -> None:
-    # dag.test runs the triggers in-process, as MWAA's triggerer would.
+def test_a_job_running_past_60_polls_is_waited_for_through_the_triggerer(
+    airflow_db, sagemaker_env, monkeypatch
+) -> None:
+    # The provider's default (max_attempts=60) fails the task after 60 polls while the job
+    # still runs; the wait derived from the job's MaxRuntimeInSeconds lasts. dag.test runs
+    # the trigger in-process, as MWAA's triggerer would: its polls use aiobotocore.
     monkeypatch.setenv("RECOMMENDER_DEFERRABLE", "true")
+    monkeypatch.setenv("RECOMMENDER_CHECK_INTERVAL", "0.01")
     dag = load_dag()
     assert all(dag.task_dict[t].deferrable for t in ("train", "tune", "transform"))
-    place_transform_output(monkeypatch, sagemaker_env)
-    state, states, _ = run_dag({"synthetic_scale": 0.01, "seed": 5})
+    seen = keep_in_progress(monkeypatch, polls=75)
+    batch_transform_container(monkeypatch)
+    with recording() as calls:
+        state, states, _ = run_dag({"synthetic_scale": 0.01, "seed": 5})
     assert state == "success", json.dumps(states)
     assert states["train"] == states["transform"] == "success"
+    trigger_polls = [c for c in calls if c.operation == "DescribeTrainingJob" and c.asynchronous]
+    assert len(trigger_polls) > 60, len(trigger_polls)
+    assert max(seen.values()) > 75  # it was InProgress for 75 describes, then Completed
+
+
+@pytest.mark.parametrize("layout", sorted(TRANSFORM_LAYOUTS))
+def test_evaluate_finds_transform_output_in_every_documented_layout(
+    airflow_db, sagemaker_env, monkeypatch, layout: str
+) -> None:
+    from video_recommender.layout import run_key
+
+    written = batch_transform_container(monkeypatch, layout)
+    state, states, run_id = run_dag({"synthetic_scale": 0.01, "seed": 3})
+    assert state == "success", json.dumps(states)
+    assert written and all(k.endswith(".protobuf.out") for k in written)
+    key = f"recsys/runs/{run_key(run_id)}/metrics.json"
+    metrics = json.loads(sagemaker_env.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert metrics["rows"]["scored"] == metrics["rows"]["test"] > 0
+
+
+def test_the_teardown_deletes_the_runs_model(airflow_db, sagemaker_env, monkeypatch, moto_endpoint) -> None:
+    import boto3
+
+    sagemaker = boto3.client("sagemaker", endpoint_url=moto_endpoint, region_name="us-east-1")
+    before = {m["ModelName"] for m in sagemaker.list_models()["Models"]}
+    batch_transform_container(monkeypatch)
+    with recording() as calls:
+        state, states, run_id = run_dag({"synthetic_scale": 0.01, "seed": 13})
+    assert state == "success" and states["delete_model"] == "success", json.dumps(states)
+    from video_recommender.sagemaker_requests import job_name
+
+    created = [c.params["ModelName"] for c in calls if c.operation == "CreateModel"]
+    assert created == [f"{job_name('video-recsys', 'model', run_id)}-t1"]
+    assert [c.params["ModelName"] for c in calls if c.operation == "DeleteModel"] == created
+    assert {m["ModelName"] for m in sagemaker.list_models()["Models"]} == before
 
 
 def play_processing_container(monkeypatch, s3, tmp_path) -> list[str]:
@@ -245,7 +316,7 @@ def test_data_steps_as_processing_jobs(airflow_db, sagemaker_env, monkeypatch, t
     monkeypatch.setenv("RECOMMENDER_DATA_STEPS", "processing")
     s3 = sagemaker_env
     ran = play_processing_container(monkeypatch, s3, tmp_path)
-    place_transform_output(monkeypatch, s3)
+    batch_transform_container(monkeypatch)
     dag = load_dag()
     assert {"preprocess_request", "preprocess_job", "prepare_request", "prepare_job"} <= set(dag.task_dict)
     with recording() as calls:
