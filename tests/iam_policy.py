@@ -85,6 +85,11 @@ def load_policy(name: str, values: dict[str, str | list[str]]) -> list[dict]:
     return [s for document in documents for s in resolve(document["Statement"])]
 
 
+def resolve(template: dict, values: dict, value):
+    """``value`` (part of ``template``) as CloudFormation resolves it with parameters ``values``."""
+    return _resolver(template, values)(value)
+
+
 def _resolver(template: dict, values: dict):
     parameters = template.get("Parameters", {})
 

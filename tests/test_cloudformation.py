@@ -83,3 +83,51 @@ def test_input_bucket_arns_reach_the_nested_iam_stack(name: str) -> None:
     }
     passed = template["Resources"]["RecommenderIam"]["Properties"]["Parameters"]["InputBucketArns"]
     assert passed == {"!Join": [",", {"!Ref": "InputBucketArns"}]}
+
+
+def bucket_rules(**values: str) -> dict[str, dict]:
+    from iam_policy import resolve
+
+    template = load("source-bucket.yaml")
+    lifecycle = resolve(template, values, template["Resources"]["Bucket"]["Properties"]["LifecycleConfiguration"])
+    return {rule["Id"]: rule for rule in lifecycle["Rules"]}
+
+
+def test_run_data_expires_noncurrent_after_30_days_current_after_90_by_default() -> None:
+    rules = bucket_rules(BucketName="b", RunDataPrefix="recsys/runs/")
+    run = rules["run-data"]
+    assert run["Status"] == "Enabled" and run["Prefix"] == "recsys/runs/"
+    assert run["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
+    assert run["ExpirationInDays"] == "90" and "ExpiredObjectDeleteMarker" not in run
+    abort = rules["abort-incomplete-multipart-uploads"]
+    assert abort["Status"] == "Enabled" and abort["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+    assert set(abort) == {"Id", "Status", "AbortIncompleteMultipartUpload"}  # aborts uploads only, bucket-wide
+    # Nothing else expires: rollback needs every version of dags/, plugins.zip, requirements.txt, deployments/.
+    assert [r for r in rules.values() if "Expiration" in str(r)] == [run]
+
+
+@pytest.mark.parametrize("days", ["0", ""])
+def test_zero_or_empty_keeps_current_run_data(days: str) -> None:
+    run = bucket_rules(BucketName="b", RunDataExpirationDays=days, RunDataNoncurrentDays="7")["run-data"]
+    assert "ExpirationInDays" not in run and run["ExpiredObjectDeleteMarker"] is True
+    assert run["NoncurrentVersionExpiration"] == {"NoncurrentDays": "7"}
+
+
+@pytest.mark.parametrize(("days", "ok"), [("", True), ("0", True), ("90", True), ("36500", True), ("00", False),
+                                          ("-1", False), ("9x", False), ("123456", False)])  # fmt: skip
+def test_expiration_days_pattern(days: str, ok: bool) -> None:
+    import re
+
+    for name in ("source-bucket.yaml", "mwaa-environment.yaml", "ec2-airflow.yaml"):
+        pattern = load(name)["Parameters"]["RunDataExpirationDays"]["AllowedPattern"]
+        assert (re.fullmatch(pattern, days) is not None) is ok, name
+
+
+@pytest.mark.parametrize("name", ["mwaa-environment.yaml", "ec2-airflow.yaml"])
+def test_both_stacks_give_the_bucket_the_run_data_prefix_and_days(name: str) -> None:
+    template = load(name)
+    passed = template["Resources"]["SourceBucket"]["Properties"]["Parameters"]
+    assert passed["RunDataPrefix"] == {"!Sub": "${DataPrefix}/runs/"}  # video_recommender.layout: <root>/runs/<run>
+    for key in ("RunDataNoncurrentDays", "RunDataExpirationDays"):
+        assert passed[key] == {"!Ref": key}
+        assert template["Parameters"][key]["Default"] == load("source-bucket.yaml")["Parameters"][key]["Default"]
