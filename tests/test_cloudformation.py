@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -131,3 +132,136 @@ def test_both_stacks_give_the_bucket_the_run_data_prefix_and_days(name: str) -> 
     for key in ("RunDataNoncurrentDays", "RunDataExpirationDays"):
         assert passed[key] == {"!Ref": key}
         assert template["Parameters"][key]["Default"] == load("source-bucket.yaml")["Parameters"][key]["Default"]
+
+
+# EnvironmentName: a valid MWAA name, and a valid S3 bucket name once in mwaa-<account>-<name>-<8 hex>.
+
+STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/recsys-mwaa/51af3dc0-da77-11e4-872e-1234567db123"
+MWAA_NAME = re.compile(
+    r"[a-zA-Z][0-9a-zA-Z-_]*"
+)  # https://docs.aws.amazon.com/mwaa/latest/API/API_CreateEnvironment.html
+
+
+def s3_bucket_name_ok(name: str) -> bool:
+    """General purpose bucket naming rules, https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+    (the dots-free subset these templates use)."""
+    return (
+        3 <= len(name) <= 63
+        and re.fullmatch(r"[a-z0-9][a-z0-9.-]*[a-z0-9]", name) is not None
+        and ".." not in name
+        and not re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name)
+        and not name.startswith(("xn--", "sthree-", "amzn-s3-demo-"))
+        and not name.endswith(("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"))
+    )
+
+
+def accepted(parameter: dict, value: str) -> bool:
+    """What CloudFormation checks: the AllowedPattern matches the whole value; Min/MaxLength."""
+    return re.fullmatch(parameter["AllowedPattern"], value) is not None and parameter.get("MinLength", 0) <= len(
+        value
+    ) <= parameter.get("MaxLength", 4096)
+
+
+def bucket_name(template_name: str, **values: str) -> str:
+    from iam_policy import resolve
+
+    template = load(template_name)
+    values = {"AWS::AccountId": "123456789012", "AWS::StackId": STACK_ID, **values}
+    return resolve(template, values, template["Resources"]["SourceBucket"]["Properties"]["Parameters"]["BucketName"])
+
+
+GOOD_NAMES = ["a", "recsys-mwaa", "env2", "a-b-c", "x" * 36, "prod-recsys-eu-west-1", "a1"]
+BAD_NAMES = ["", "Recsys", "recsys_mwaa", "1env", "-env", "env-", "x" * 37, "re.cs", "recsys mwaa", "ümlaut"]
+
+
+@pytest.mark.parametrize("name", GOOD_NAMES)
+def test_a_good_environment_name_is_valid_for_mwaa_and_s3(name: str) -> None:
+    parameter = load("mwaa-environment.yaml")["Parameters"]["EnvironmentName"]
+    assert accepted(parameter, name)
+    assert MWAA_NAME.fullmatch(name) and 1 <= len(name) <= 80
+    bucket = bucket_name("mwaa-environment.yaml", EnvironmentName=name)
+    assert bucket == f"mwaa-123456789012-{name}-51af3dc0"
+    assert s3_bucket_name_ok(bucket), bucket
+    assert re.fullmatch(load("source-bucket.yaml")["Parameters"]["BucketName"]["AllowedPattern"], bucket)
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_a_bad_environment_name_is_refused(name: str) -> None:
+    assert not accepted(load("mwaa-environment.yaml")["Parameters"]["EnvironmentName"], name)
+
+
+def test_every_accepted_name_makes_a_valid_bucket_and_the_longest_fills_63_characters() -> None:
+    parameter = load("mwaa-environment.yaml")["Parameters"]["EnvironmentName"]
+    alphabet = "a0-"
+    for length in (1, 2, 3, 35, 36):
+        for name in {(alphabet * 40)[i : i + length] for i in range(3)} | {"z" * length}:
+            if accepted(parameter, name):
+                assert s3_bucket_name_ok(bucket_name("mwaa-environment.yaml", EnvironmentName=name)), name
+    assert len(bucket_name("mwaa-environment.yaml", EnvironmentName="x" * 36)) == 63
+
+
+@pytest.mark.parametrize("name", ["a", "recsys-airflow", "x" * 33])
+def test_the_ec2_name_makes_a_valid_bucket_too(name: str) -> None:
+    parameter = load("ec2-airflow.yaml")["Parameters"]["Name"]
+    assert accepted(parameter, name) and not accepted(parameter, name + "x" * (34 - len(name)))
+    assert s3_bucket_name_ok(bucket_name("ec2-airflow.yaml", Name=name))
+
+
+@pytest.mark.parametrize("name", ["mwaa-environment.yaml", "ec2-airflow.yaml"])
+def test_the_bucket_name_changes_with_the_stack_and_is_used_only_through_the_nested_stack(name: str) -> None:
+    key = "EnvironmentName" if name == "mwaa-environment.yaml" else "Name"
+    first = bucket_name(name, **{key: "env"})
+    second = bucket_name(name, **{key: "env"}, **{"AWS::StackId": STACK_ID.replace("51af3dc0", "0f00ba47")})
+    assert first != second and first.endswith("-51af3dc0") and second.endswith("-0f00ba47")
+    text = (TEMPLATES[0].parent / name).read_text()
+    assert text.count("${AWS::AccountId}-${") == 1  # the name is built once, for the nested stack
+    # Every other mention of the bucket is one of the nested stack's outputs.
+    assert "s3:::mwaa-" not in text and "s3:::airflow-" not in text
+    assert "SourceBucket.Outputs.BucketName" in text
+
+
+# The PRIVATE_ONLY UI: its security group admits itself, plus (optionally) a CIDR or a security group on 443.
+
+
+def test_the_ui_security_group_admits_only_itself_unless_told_otherwise() -> None:
+    template = load("mwaa-environment.yaml")
+    ingress = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::EC2::SecurityGroupIngress"}
+    assert set(ingress) == {"SecurityGroupSelfIngress", "WebUiIngressFromCidr", "WebUiIngressFromSecurityGroup"}
+    assert ingress["WebUiIngressFromCidr"]["Condition"] == "WebUiFromCidr"
+    assert ingress["WebUiIngressFromSecurityGroup"]["Condition"] == "WebUiFromSecurityGroup"
+    for key in ("WebUiIngressFromCidr", "WebUiIngressFromSecurityGroup"):
+        rule = ingress[key]["Properties"]
+        assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 443, 443)
+        assert rule["GroupId"] == {"!Ref": "SecurityGroup"}
+    assert ingress["WebUiIngressFromCidr"]["Properties"]["CidrIp"] == {"!Ref": "WebUiIngressCidr"}
+    assert ingress["WebUiIngressFromSecurityGroup"]["Properties"]["SourceSecurityGroupId"] == {
+        "!Ref": "WebUiIngressSecurityGroupId"
+    }
+    from iam_policy import resolve
+
+    conditions = template["Conditions"]
+    for cidr, group, expected in (("", "", (False, False)), ("10.8.0.0/16", "", (True, False)),
+                                  ("", "sg-0123456789abcdef0", (False, True))):  # fmt: skip
+        values = {"WebUiIngressCidr": cidr, "WebUiIngressSecurityGroupId": group}
+        got = tuple(resolve(template, values, conditions[c]) for c in ("WebUiFromCidr", "WebUiFromSecurityGroup"))
+        assert got == expected
+    assert template["Parameters"]["WebUiIngressCidr"]["Default"] == ""
+    assert template["Parameters"]["WebUiIngressSecurityGroupId"]["Default"] == ""
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "ok"),
+    [("WebUiIngressCidr", "", True), ("WebUiIngressCidr", "10.8.0.0/16", True), ("WebUiIngressCidr", "192.168.1.7/32", True),
+     ("WebUiIngressCidr", "10.8.0.0", False), ("WebUiIngressCidr", "10.8.0.0/33", False), ("WebUiIngressCidr", "300.1.1.1/8", False),
+     ("WebUiIngressCidr", "sg-01234567", False),
+     ("WebUiIngressSecurityGroupId", "", True), ("WebUiIngressSecurityGroupId", "sg-01234567", True),
+     ("WebUiIngressSecurityGroupId", "sg-0123456789abcdef0", True), ("WebUiIngressSecurityGroupId", "sg-123", False),
+     ("WebUiIngressSecurityGroupId", "10.0.0.0/8", False)],
+)  # fmt: skip
+def test_ui_ingress_parameters_take_only_a_cidr_or_a_security_group_id(parameter: str, value: str, ok: bool) -> None:
+    assert accepted(load("mwaa-environment.yaml")["Parameters"][parameter], value) is ok
+
+
+def test_ui_ingress_with_a_public_ui_is_refused_by_a_rule() -> None:
+    rule = load("mwaa-environment.yaml")["Rules"]["UiIngressIsForThePrivateUiOnly"]
+    assert rule["RuleCondition"] == {"!Equals": [{"!Ref": "WebserverAccessMode"}, "PUBLIC_ONLY"]}
