@@ -71,7 +71,7 @@ def main() -> None:
             "InputDataConfig": [
                 {
                     "ChannelName": "train",
-                    "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": str(base / "train")}},
+                    "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"{base / 'train'}/"}},
                 }
             ],
             "OutputDataConfig": {"S3OutputPath": str(base / "out")},

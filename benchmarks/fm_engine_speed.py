@@ -99,7 +99,7 @@ def transform_job_rate(model, rows: SparseRows, y: np.ndarray) -> tuple[float, f
             "Transform": {
                 "TransformJobName": "bench",
                 "TransformInput": {
-                    "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": str(base / "test")}},
+                    "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"{base / 'test'}/"}},
                     "ContentType": "application/x-recordio-protobuf",
                     "SplitType": "RecordIO",
                 },

@@ -41,7 +41,7 @@ def training_request(base: Path, **hp: str) -> dict:
         return {
             "ChannelName": name,
             "ContentType": "application/x-recordio-protobuf",
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": str(base / name)}},
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"{base / name}/"}},
         }
 
     return {
@@ -76,7 +76,7 @@ def transform_config(
             "TransformJobName": "t",
             "ModelName": "m",
             "TransformInput": {
-                "DataSource": {"S3DataSource": source or {"S3DataType": "S3Prefix", "S3Uri": str(base / "test")}},
+                "DataSource": {"S3DataSource": source or {"S3DataType": "S3Prefix", "S3Uri": f"{base / 'test'}/"}},
                 "ContentType": "application/x-recordio-protobuf",
                 "SplitType": "RecordIO",
             },

@@ -59,7 +59,7 @@ def test_train_then_transform_from_request_files(job_dir: Path) -> None:
         "TransformJobName": "score-by-hand",
         "ModelName": "fm-by-hand",
         "TransformInput": {
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": str(job_dir / "test")}},
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"{job_dir / 'test'}/"}},
             "ContentType": "application/x-recordio-protobuf",
             "SplitType": "RecordIO",
         },

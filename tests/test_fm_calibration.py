@@ -77,7 +77,7 @@ def run_a_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _request(base: Path) -> dict:
     def channel(name: str) -> dict:
-        source = {"S3DataType": "S3Prefix", "S3Uri": str(base / name), "S3DataDistributionType": "ShardedByS3Key"}
+        source = {"S3DataType": "S3Prefix", "S3Uri": f"{base / name}/", "S3DataDistributionType": "ShardedByS3Key"}
         return {"ChannelName": name, "DataSource": {"S3DataSource": source}}
 
     return {

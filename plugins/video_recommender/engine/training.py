@@ -86,7 +86,14 @@ def input_objects(source: dict, resolve: Resolver) -> list[tuple[Any, str]]:
     uri, kind = source.get("S3Uri", ""), source.get("S3DataType", "S3Prefix")
     if kind == "S3Prefix":
         prefix = resolve(uri)
-        return [(f, relative_name(f, prefix)) for f in list_files(prefix)]
+        if uri.endswith("/") or prefix.is_file():
+            return [(f, relative_name(f, prefix)) for f in list_files(prefix)]
+        # A key prefix, not a folder: as in S3, ".../test" also selects ".../test-old/..."
+        # and ".../test.bak" (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_S3DataSource.html).
+        parent, stem = prefix.parent, prefix.name
+        matches = [c for c in (parent.iterdir() if parent.exists() else []) if c.name.startswith(stem)]
+        files = sorted((f for c in matches for f in list_files(c)), key=str)
+        return [(f, str(f)[len(str(prefix)) :].lstrip("/")) for f in files]
     if kind == "ManifestFile":
         try:
             manifest = json.loads(resolve(uri).read_text())
