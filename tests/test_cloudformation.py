@@ -265,3 +265,66 @@ def test_ui_ingress_parameters_take_only_a_cidr_or_a_security_group_id(parameter
 def test_ui_ingress_with_a_public_ui_is_refused_by_a_rule() -> None:
     rule = load("mwaa-environment.yaml")["Rules"]["UiIngressIsForThePrivateUiOnly"]
     assert rule["RuleCondition"] == {"!Equals": [{"!Ref": "WebserverAccessMode"}, "PUBLIC_ONLY"]}
+
+
+# The EC2 variant's metadata database: RDS PostgreSQL or Aurora Serverless v2 PostgreSQL.
+
+DB_VALUES = {
+    "Database.MasterUserSecret.SecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds-db",
+    "Database.Endpoint.Address": "rds.example.internal",
+    "AuroraCluster.MasterUserSecret.SecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:aurora",
+    "AuroraCluster.Endpoint.Address": "aurora.cluster.example.internal",
+    "SourceBucket.Outputs.BucketName": "airflow-123456789012-recsys-airflow-51af3dc0",
+    "SourceBucket.Outputs.BucketArn": "arn:aws:s3:::airflow-123456789012-recsys-airflow-51af3dc0",
+    "RecommenderIam.Outputs.SageMakerExecutionRoleArn": "arn:aws:iam::123456789012:role/r",
+    **{"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "Instance": "i-1"},
+}
+
+
+def test_aurora_serverless_v2_is_encrypted_private_and_scales_within_the_parameters() -> None:
+    template = load("ec2-airflow.yaml")
+    parameters, resources = template["Parameters"], template["Resources"]
+    assert parameters["DatabaseEngine"]["AllowedValues"] == ["rds-postgres", "aurora-serverless-v2"]
+    assert parameters["DatabaseEngine"]["Default"] == "rds-postgres"
+    assert (parameters["AuroraMinCapacity"]["MinValue"], parameters["AuroraMaxCapacity"]["MaxValue"]) == (0, 256)
+    cluster, writer = resources["AuroraCluster"], resources["AuroraWriter"]
+    assert cluster["Condition"] == writer["Condition"] == "UseAurora" and resources["Database"]["Condition"] == "UseRds"
+    c = cluster["Properties"]
+    assert c["Engine"] == "aurora-postgresql" and c["StorageEncrypted"] is True and c["DeletionProtection"] is True
+    assert c["ManageMasterUserPassword"] is True and "MasterUserPassword" not in c
+    assert (
+        c["DatabaseName"] == "airflow" and c["MasterUsername"] == "airflow"
+    )  # as the RDS instance: one connection string
+    assert c["ServerlessV2ScalingConfiguration"] == {
+        "MinCapacity": {"!Ref": "AuroraMinCapacity"}, "MaxCapacity": {"!Ref": "AuroraMaxCapacity"}
+    }  # fmt: skip
+    assert c["VpcSecurityGroupIds"] == [{"!Ref": "DatabaseSecurityGroup"}]
+    assert c["DBSubnetGroupName"] == {"!Ref": "DatabaseSubnets"}
+    assert cluster["DeletionPolicy"] == "Snapshot"
+    w = writer["Properties"]
+    assert w["DBInstanceClass"] == "db.serverless" and w["PubliclyAccessible"] is False
+    assert w["DBClusterIdentifier"] == {"!Ref": "AuroraCluster"}
+
+
+@pytest.mark.parametrize(
+    ("engine", "secret", "host", "instance"),
+    [("rds-postgres", "rds-db", "rds.example.internal", "Database"),
+     ("aurora-serverless-v2", "aurora", "aurora.cluster.example.internal", "AuroraWriter")],
+)  # fmt: skip
+def test_the_host_its_permission_and_the_outputs_follow_the_database_engine(engine, secret, host, instance) -> None:
+    from iam_policy import resolve
+
+    template = load("ec2-airflow.yaml")
+    values = {**DB_VALUES, "DatabaseEngine": engine, "AuroraWriter": "aurora-writer", "Database": "rds-db"}
+    outputs = resolve(template, values, template["Outputs"])
+    assert outputs["DatabaseSecretArn"]["Value"].endswith(f":secret:{secret}")
+    assert outputs["AirflowDatabaseConnection"]["Value"] == f"postgresql+psycopg2://airflow@{host}:5432/airflow"
+    policy = resolve(template, values, template["Resources"]["InstanceRole"]["Properties"]["Policies"][0])
+    (read_secret,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Sid"] == "MetadataDatabasePassword"]
+    assert read_secret["Resource"] == outputs["DatabaseSecretArn"]["Value"]
+    user_data = template["Resources"]["Instance"]["Properties"]["UserData"]["Fn::Base64"]["!Sub"]
+    script, variables = user_data
+    variables = resolve(template, values, variables)
+    assert variables["SecretArn"] == read_secret["Resource"] and variables["DbHost"] == host
+    assert variables["DbInstance"] == values[instance]  # the host starts once that database instance exists
+    assert "@${DbHost}:5432/airflow" in script and '--secret-id "${SecretArn}"' in script
