@@ -147,3 +147,17 @@ def test_a_prefix_without_its_slash_takes_sibling_objects_as_s3_does(tmp_path: P
     assert sorted(name for _, name in loose) == ["-old/test_00000.protobuf", ".bak", "test_00000.protobuf"]
     folder = input_objects({"S3Uri": f"{tmp_path / 'test'}/", "S3DataType": "S3Prefix"}, Path)
     assert [name for _, name in folder] == ["test_00000.protobuf"]
+
+
+def test_scale_out_sets_the_instance_count_and_one_shard_per_instance() -> None:
+    settings = Settings.from_env({"RECOMMENDER_TRAINING_INSTANCE_COUNT": "4"})
+    assert (settings.training_instance_count, settings.recordio_shards) == (4, 4)
+    assert _training(settings)["ResourceConfig"]["InstanceCount"] == 4
+    assert _tuning(settings)["TrainingJobDefinition"]["ResourceConfig"]["InstanceCount"] == 4
+    assert Settings.from_env({"RECOMMENDER_TRAIN_SHARDS": "8"}).recordio_shards == 8
+    prepare = requests.processing_request(settings, "p", "prepare", "s3://b/p", RUN_ID)
+    assert prepare["AppSpecification"]["ContainerArguments"][-2:] == ["--shards", "4"]
+    assert all(
+        c["DataSource"]["S3DataSource"]["S3DataDistributionType"] == "ShardedByS3Key"
+        for c in _training(settings)["InputDataConfig"]
+    )

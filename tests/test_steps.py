@@ -29,7 +29,7 @@ def test_preprocess_and_prepare_write_recordio(tmp_path: Path, demo_reviews: Pat
         "validate": counts["validate_rows"],
         "test": counts["test_rows"],
     }
-    train, y = read_sparse((run.recordio / "train" / "train.protobuf").read_bytes())
+    train, y = read_sparse((run.recordio / "train" / "train_00000.protobuf").read_bytes())
     assert train.n_rows == counts["train_rows"] and train.n_cols == summary["feature_dim"]
     assert np.all(np.diff(train.indptr) == 2)  # one customer and one video per row
     assert np.all(train.indices[0::2] < summary["n_customers"]) and np.all(
@@ -79,3 +79,31 @@ def test_evaluate_refuses_misaligned_output(tmp_path: Path, demo_reviews: Path) 
     with pytest.raises(EvaluationError, match="1 scores for"):
         evaluate_step(run)
     assert not run.metrics.exists()
+
+
+def test_shards_are_contiguous_slices_that_train_as_one_file(tmp_path: Path, demo_reviews: Path) -> None:
+    """ShardedByS3Key gives each instance whole objects; one instance reading them in order sees one file."""
+    from video_recommender.engine.training import input_objects
+
+    one, four = RunPaths(tmp_path / "one"), RunPaths(tmp_path / "four")
+    steps.preprocess_step(demo_reviews, one)
+    steps.preprocess_step(demo_reviews, four)
+    steps.prepare_step(one, shards=1)
+    steps.prepare_step(four, shards=4)
+    for channel in ("train", "validate"):
+        files = sorted(p.name for p in (four.recordio / channel).iterdir())
+        assert files == [f"{channel}_{i:05d}.protobuf" for i in range(4)]
+        sizes = [read_sparse(p.read_bytes())[0].n_rows for p in sorted((four.recordio / channel).iterdir())]
+        assert max(sizes) - min(sizes) <= 1  # each instance gets a fair share
+        # What the local engine (and an instance reading every shard in S3's key order) reads:
+        objects = input_objects({"S3Uri": f"{four.recordio / channel}/", "S3DataType": "S3Prefix"}, Path)
+        merged = [read_sparse(f.read_bytes()) for f, _ in objects]
+        single, labels = read_sparse((one.recordio / channel / f"{channel}_00000.protobuf").read_bytes())
+        np.testing.assert_array_equal(np.concatenate([m[1] for m in merged]), labels)
+        np.testing.assert_array_equal(np.concatenate([m[0].indices for m in merged]), single.indices)
+
+
+def test_shard_bounds_cover_every_row_once() -> None:
+    assert steps.shard_bounds(10, 3) == [(0, 3), (3, 6), (6, 10)]
+    assert steps.shard_bounds(2, 4) == [(0, 1), (1, 2)]  # never an empty shard
+    assert steps.shard_bounds(0, 4) == [(0, 0)]

@@ -5,7 +5,7 @@ Layout of one run::
     <storage root>/runs/<run key>/
       input/reviews.tsv.gz            generated when no input_uri is given
       preprocessed/{train,validate,test}.parquet, customers.parquet, videos.parquet, summary.json
-      recordio/train/train.protobuf   recordio/validate/validate.protobuf
+      recordio/train/train_00000.protobuf ...  recordio/validate/validate_00000.protobuf ...  (one per shard)
       recordio/test/test_00000.protobuf ...  (10,000 records per file)
       models/<training job>/output/model.tar.gz
       transform/test_00000.protobuf.out ...

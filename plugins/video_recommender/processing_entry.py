@@ -11,7 +11,7 @@ run folder (``layout.RunPaths``):
     run/recordio/                     prepare: output
 
     python3 processing_entry.py preprocess --root /opt/ml/processing/run [--generate SCALE] [--seed N]
-    python3 processing_entry.py prepare --root /opt/ml/processing/run --predictor-type regressor
+    python3 processing_entry.py prepare --root /opt/ml/processing/run --predictor-type regressor [--shards N]
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generate", type=float, default=None, help="preprocess: generate reviews at this scale")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--predictor-type", default="regressor")
+    parser.add_argument("--shards", type=int, default=1, help="prepare: RecordIO files for train and validate")
     args = parser.parse_args(argv)
     _import_path()
     import logging
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{run.input.parent}: no reviews file")
         result = steps.preprocess_step(reviews, run, seed=args.seed)
     else:
-        result = steps.prepare_step(run, args.predictor_type)
+        result = steps.prepare_step(run, args.predictor_type, args.shards)
     print(json.dumps({"step": args.step, "counts": result.get("counts") or result.get("rows")}))
     return 0
 

@@ -167,7 +167,11 @@ def training_request(
         "HyperParameters": {k: str(v) for k, v in hp.items()},
         "InputDataConfig": [_channel("train", train_uri), _channel("test", test_uri)],
         "OutputDataConfig": {"S3OutputPath": output_uri},
-        "ResourceConfig": {"InstanceCount": 1, "InstanceType": settings.training_instance_type, "VolumeSizeInGB": 30},
+        "ResourceConfig": {
+            "InstanceCount": settings.training_instance_count,
+            "InstanceType": settings.training_instance_type,
+            "VolumeSizeInGB": 30,
+        },
         "StoppingCondition": _stopping_condition(settings),
         "EnableManagedSpotTraining": settings.managed_spot_training,
         "Tags": _tags(settings, run_id),
@@ -333,6 +337,7 @@ def processing_request(
         inputs = [code, _processing_input("preprocessed", preprocessed, f"{PROCESSING_RUN}/preprocessed")]
         outputs = [_processing_output("recordio", run_root)]
         arguments = ["prepare", "--root", PROCESSING_RUN, "--predictor-type", predictor_type]
+        arguments += ["--shards", str(settings.recordio_shards)]
     else:
         raise ValueError(f"unknown processing step {step!r}")
     return {

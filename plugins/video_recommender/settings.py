@@ -78,6 +78,8 @@ class Settings:
     sagemaker_role_arn: str = ""
     job_name_prefix: str = "video-recsys"
     training_instance_type: str = "ml.c5.4xlarge"
+    training_instance_count: int = 1
+    train_shards: int = 0  # RecordIO files of train and validate; 0: one per training instance
     transform_instance_type: str = "ml.c5.xlarge"
     data_steps: str = "worker"
     processing_instance_type: str = "ml.m5.xlarge"
@@ -98,6 +100,11 @@ class Settings:
     synthetic_scale: float = 0.05
     seed: int = 42
     hyperparameters: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HYPERPARAMETERS))
+
+    @property
+    def recordio_shards(self) -> int:
+        """Files per train / validate channel: ``RECOMMENDER_TRAIN_SHARDS``, else one per training instance."""
+        return self.train_shards or self.training_instance_count
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -126,6 +133,8 @@ class Settings:
             ("RECOMMENDER_TUNING_MAX_JOBS", int, str(cls.tuning_max_jobs), 1),
             ("RECOMMENDER_TUNING_MAX_PARALLEL_JOBS", int, str(cls.tuning_max_parallel_jobs), 1),
             ("RECOMMENDER_SPOT_MAX_WAIT_SECONDS", int, str(cls.spot_max_wait_seconds), 1),
+            ("RECOMMENDER_TRAINING_INSTANCE_COUNT", int, "1", 1),
+            ("RECOMMENDER_TRAIN_SHARDS", int, "0", 0),
         ):
             try:
                 numbers[name] = kind(env.get(name) or default)
@@ -150,6 +159,8 @@ class Settings:
             sagemaker_role_arn=env.get("RECOMMENDER_SAGEMAKER_ROLE_ARN", ""),
             job_name_prefix=env.get("RECOMMENDER_JOB_NAME_PREFIX", "video-recsys"),
             training_instance_type=env.get("RECOMMENDER_TRAINING_INSTANCE_TYPE", "ml.c5.4xlarge"),
+            training_instance_count=int(numbers["RECOMMENDER_TRAINING_INSTANCE_COUNT"]),
+            train_shards=int(numbers["RECOMMENDER_TRAIN_SHARDS"]),
             transform_instance_type=env.get("RECOMMENDER_TRANSFORM_INSTANCE_TYPE", "ml.c5.xlarge"),
             data_steps=data_steps,
             processing_instance_type=env.get("RECOMMENDER_PROCESSING_INSTANCE_TYPE", "ml.m5.xlarge"),

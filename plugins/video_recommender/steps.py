@@ -7,6 +7,7 @@ and returns a small JSON-able summary (the task's XCom).
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 
@@ -101,8 +102,21 @@ def labels_for(ratings: np.ndarray, predictor_type: str) -> np.ndarray:
     return (ratings >= LIKE_THRESHOLD).astype(np.float32) if predictor_type == "binary_classifier" else ratings
 
 
-def prepare_step(run: RunPaths, predictor_type: str = "regressor") -> dict:
-    """Turn the splits into one-hot RecordIO-protobuf: train and validate one file each, test in chunks."""
+def shard_bounds(n_rows: int, shards: int) -> list[tuple[int, int]]:
+    """``shards`` contiguous, near-equal row ranges (fewer when there are fewer rows)."""
+    shards = max(1, min(shards, n_rows))
+    edges = [n_rows * i // shards for i in range(shards + 1)]
+    return list(itertools.pairwise(edges))
+
+
+def prepare_step(run: RunPaths, predictor_type: str = "regressor", shards: int = 1) -> dict:
+    """Turn the splits into one-hot RecordIO-protobuf: train and validate in ``shards`` files, test in chunks.
+
+    FM spreads training over instances by ``ShardedByS3Key``: each instance gets whole
+    objects, so one file keeps all but one instance idle. The shards are contiguous
+    slices named in order (``train_00000.protobuf`` ...), so one instance reading them in
+    key order, as S3 lists them, sees exactly the rows of a single file.
+    """
     with (run.preprocessed / "summary.json").open("r") as fh:
         pre = json.load(fh)
     n_customers, feature_dim = pre["n_customers"], pre["feature_dim"]
@@ -118,7 +132,7 @@ def prepare_step(run: RunPaths, predictor_type: str = "regressor") -> dict:
                 (f"test_{i:05d}.protobuf", s, min(s + TEST_RECORDS_PER_FILE, rows.n_rows)) for i, s in enumerate(starts)
             ]
         else:
-            parts = [(f"{name}.protobuf", 0, rows.n_rows)]
+            parts = [(f"{name}_{i:05d}.protobuf", lo, hi) for i, (lo, hi) in enumerate(shard_bounds(rows.n_rows, shards))]
         written[name] = []
         for filename, lo, hi in parts:
             write_atomically(folder / filename, encode_sparse(rows.slice_rows(lo, hi), labels[lo:hi]))

@@ -135,7 +135,9 @@ def prepared_result(run: dict, settings: Settings) -> dict:
 def prepare(run: dict, params: dict[str, Any], settings: Settings) -> dict:
     from video_recommender import steps
 
-    return steps.prepare_step(run_paths(run["run_root"], settings), params.get("predictor_type", "regressor"))
+    return steps.prepare_step(
+        run_paths(run["run_root"], settings), params.get("predictor_type", "regressor"), settings.recordio_shards
+    )
 
 
 def training_request(run: dict, prepared: dict, settings: Settings) -> dict:
