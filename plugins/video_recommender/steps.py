@@ -132,7 +132,9 @@ def prepare_step(run: RunPaths, predictor_type: str = "regressor", shards: int =
                 (f"test_{i:05d}.protobuf", s, min(s + TEST_RECORDS_PER_FILE, rows.n_rows)) for i, s in enumerate(starts)
             ]
         else:
-            parts = [(f"{name}_{i:05d}.protobuf", lo, hi) for i, (lo, hi) in enumerate(shard_bounds(rows.n_rows, shards))]
+            parts = [
+                (f"{name}_{i:05d}.protobuf", lo, hi) for i, (lo, hi) in enumerate(shard_bounds(rows.n_rows, shards))
+            ]
         written[name] = []
         for filename, lo, hi in parts:
             write_atomically(folder / filename, encode_sparse(rows.slice_rows(lo, hi), labels[lo:hi]))
