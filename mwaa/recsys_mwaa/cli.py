@@ -1,4 +1,4 @@
-"""Command line: ``recsys-mwaa package | validate | deploy | rollback | status``."""
+"""Command line: ``recsys-mwaa package | validate | deploy | rollback | status | destroy``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import functools
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -62,6 +63,16 @@ def _clients(args: argparse.Namespace) -> tuple:
     return session.client("s3"), mwaa
 
 
+def _destroy_clients(args: argparse.Namespace) -> tuple:
+    import boto3
+
+    region = args.region or os.environ.get("AWS_REGION") or None
+    session = boto3.session.Session(profile_name=args.profile, region_name=region)
+    cfn = session.client("cloudformation")
+    args.region = cfn.meta.region_name
+    return cfn, session.client("s3")
+
+
 def _existing_package(dist: Path) -> packaging.Package | None:
     package = packaging.Package(dist)
     if not package.plugins_zip.exists():
@@ -92,18 +103,23 @@ def _aws_problem(exc: Exception, args: argparse.Namespace) -> str:
     if isinstance(exc, aws.ClientError):
         error = exc.response.get("Error", {})
         code, message = str(error.get("Code", "")), " ".join(str(error.get("Message") or "").split())
+        if code == "ValidationError" and exc.operation_name == "DescribeStacks" and "does not exist" in message:
+            return (f"no CloudFormation stack in {args.region}: {message}; check --stack and --region "
+                    f"(aws cloudformation list-stacks --region {args.region})")  # fmt: skip
         if code == "ResourceNotFoundException":
-            return (f"no MWAA environment {args.environment!r} in {args.region}: check --environment and "
+            return (f"no MWAA environment {getattr(args, 'environment', None)!r} in {args.region}: check --environment and "
                     f"--region (aws mwaa list-environments --region {args.region})")  # fmt: skip
         if code == "NoSuchBucket":
-            return f"no bucket {getattr(args, 'bucket', None)!r}: check --bucket (the environment's source bucket)"
+            bucket = exc.response.get("Error", {}).get("BucketName") or getattr(args, "bucket", None)
+            return f"no bucket {bucket!r}: check --bucket (the environment's source bucket)"
         if code in ACCESS_DENIED:
             return (f"access denied to {exc.operation_name} in {args.region} for {who}: grant it in their IAM "
                     f"policy or use other credentials (aws sts get-caller-identity){': ' + message if message else ''}")  # fmt: skip
         if code in CREDENTIALS_REFUSED:
             return f"AWS refused {who} ({code}): check or refresh them (aws sts get-caller-identity)"
+        names = "--stack, --bucket" if getattr(args, "command", None) == "destroy" else "--environment, --bucket"
         return (f"AWS {exc.operation_name} in {args.region} failed: {code}: {message or 'no message'}; "
-                "check --environment, --bucket and --region")  # fmt: skip
+                f"check {names} and --region")  # fmt: skip
     if isinstance(exc, aws.EndpointConnectionError):
         return f"cannot reach {exc.kwargs.get('endpoint_url', 'AWS')}: check the network / proxy and --region"
     return f"AWS error: {' '.join(str(exc).split())}; check --region, --profile and the credentials"
@@ -184,6 +200,62 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _finish_command(args: argparse.Namespace, bucket: str) -> str:
+    words = ["recsys-mwaa", "destroy", "--bucket", bucket, "--yes-delete-bucket-contents", bucket]
+    words += ["--region", args.region] + (["--profile", args.profile] if args.profile else [])
+    return shlex.join(words)
+
+
+@_aws_command
+def _destroy(args: argparse.Namespace) -> int:
+    """Delete the stacks; delete the bucket they retain only once its name is confirmed."""
+    from recsys_mwaa import destroy
+
+    if not args.stack and not args.bucket:
+        print("FAIL: destroy needs --stack (the stack to delete) or --bucket (a bucket a deleted stack kept)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    cfn, s3 = _destroy_clients(args)
+    stacks = [destroy.find_stack(cfn, name) for name in args.stack]
+    buckets = list(dict.fromkeys([s.bucket for s in stacks if s.bucket] + args.bucket))
+    confirmed: set[str] = set()
+    for given in args.yes_delete_bucket_contents:
+        if given not in buckets:
+            print(f"FAIL: --yes-delete-bucket-contents {given!r} does not name the bucket to delete "
+                  f"({', '.join(buckets) or 'none found'}); give its name exactly; nothing was deleted",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        confirmed.add(given)
+    if not args.yes_delete_bucket_contents and _interactive():
+        for bucket in buckets:
+            contents = destroy.count_contents(s3, bucket)
+            try:
+                answer = input(f"Bucket {bucket} holds {contents}. To delete them and the bucket after the "
+                               "stack, type its name; to keep it, press Enter: ").strip()  # fmt: skip
+            except EOFError:
+                answer = ""
+            if answer == bucket:
+                confirmed.add(bucket)
+            elif answer:
+                print(f"FAIL: {answer!r} is not {bucket!r}; nothing was deleted (press Enter to keep the bucket)",
+                      file=sys.stderr)  # fmt: skip
+                return 2
+    for stack in stacks:
+        destroy.delete_stack(cfn, stack, poll_seconds=args.poll_seconds, timeout_seconds=args.timeout * 60)
+    for bucket in buckets:
+        if bucket in confirmed:
+            destroy.empty_and_delete_bucket(s3, bucket)
+        else:
+            contents = destroy.count_contents(s3, bucket)
+            print(f"kept bucket {bucket}: {contents} remain ({contents.total} in all); to delete them and "
+                  f"the bucket:\n   {_finish_command(args, bucket)}")  # fmt: skip
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="recsys-mwaa", description="Package and validate the recommender workflow for Amazon MWAA."
@@ -228,5 +300,20 @@ def main(argv: list[str] | None = None) -> int:
             sub.add_argument("--smoke-conf", default='{"synthetic_scale": 0.01}', help="the run's conf (JSON)")
             sub.add_argument("--smoke-timeout", type=float, default=60, help="minutes, waits included")
             sub.add_argument("--smoke-poll-seconds", type=float, default=30)
+    destroy = commands.add_parser(
+        "destroy",
+        help="delete the stack(s); then the bucket they retain, its every version, only when its name is confirmed",
+    )
+    destroy.add_argument("--stack", action="append", default=[], help="a stack to delete (repeatable)")
+    destroy.add_argument("--bucket", action="append", default=[],
+                         help="a bucket to delete besides the stacks' (e.g. one an earlier destroy kept)")  # fmt: skip
+    destroy.add_argument("--yes-delete-bucket-contents", action="append", default=[], metavar="BUCKET",
+                         help="delete this bucket's every object version and delete marker, and the bucket, "
+                         "without asking; must be its exact name")  # fmt: skip
+    destroy.add_argument("--region", default=None)
+    destroy.add_argument("--profile", default=None)
+    destroy.add_argument("--poll-seconds", type=float, default=15)
+    destroy.add_argument("--timeout", type=float, default=180, help="minutes to wait for each stack's deletion")
+    destroy.set_defaults(run=_destroy)
     args = parser.parse_args(argv)
     return args.run(args)
