@@ -208,21 +208,24 @@ def test_a_failed_job_fails_the_try_with_its_reason_and_the_retry_gets_a_new_nam
 def test_a_job_running_past_60_polls_is_waited_for_through_the_triggerer(
     airflow_db, sagemaker_env, monkeypatch
 ) -> None:
-    # The provider's default (max_attempts=60) fails the task after 60 polls while the job
-    # still runs; the wait derived from the job's MaxRuntimeInSeconds lasts. dag.test runs
-    # the trigger in-process, as MWAA's triggerer would: its polls use aiobotocore.
+    # The provider's default (max_attempts=60) fails the deferred task after 60 polls while
+    # the job still runs; the wait derived from the job's MaxRuntimeInSeconds lasts. dag.test
+    # runs the trigger in-process, as MWAA's triggerer would: its polls use aiobotocore.
+    # (The worker wait has no attempt limit; with print_log it describes the job every 30 s
+    # whatever the interval, and its max_ingestion_time is checked in test_sagemaker_operators.)
+    deferrable = True
     monkeypatch.setenv("RECOMMENDER_DEFERRABLE", "true")
     monkeypatch.setenv("RECOMMENDER_CHECK_INTERVAL", "0.01")
     dag = load_dag()
-    assert all(dag.task_dict[t].deferrable for t in ("train", "tune", "transform"))
+    assert all(dag.task_dict[t].deferrable is deferrable for t in ("train", "tune", "transform"))
     seen = keep_in_progress(monkeypatch, polls=75)
     batch_transform_container(monkeypatch)
     with recording() as calls:
         state, states, _ = run_dag({"synthetic_scale": 0.01, "seed": 5})
     assert state == "success", json.dumps(states)
     assert states["train"] == states["transform"] == "success"
-    trigger_polls = [c for c in calls if c.operation == "DescribeTrainingJob" and c.asynchronous]
-    assert len(trigger_polls) > 60, len(trigger_polls)
+    polls = [c for c in calls if c.operation == "DescribeTrainingJob" and c.asynchronous is deferrable]
+    assert len(polls) > 60, len(polls)
     assert max(seen.values()) > 75  # it was InProgress for 75 describes, then Completed
 
 

@@ -195,3 +195,26 @@ def test_the_deferred_trigger_stops_its_job_when_the_task_is_killed(monkeypatch)
     monkeypatch.setattr(trigger, "hook", lambda: Hook())
     asyncio.run(trigger.on_kill())
     assert calls == [("stop_training_job", {"TrainingJobName": "video-recsys-train-x-t1"})]
+
+
+@pytest.mark.parametrize("kind", sorted(STOPS))
+def test_a_worker_wait_that_gives_up_stops_the_job(kind: str, monkeypatch) -> None:
+    from airflow.exceptions import AirflowException
+
+    from video_recommender.sagemaker_operators import job_name_of
+
+    op = operator(kind)
+    name = job_name_of(kind, name_for_try(op.config, 1))
+    stubber = _stub(op, kind, name, "InProgress", True)
+
+    def provider_execute(self, context):  # the hook's wait: "took more than max_ingestion_time"
+        raise AirflowException(f"SageMaker job took more than {self.max_ingestion_time} seconds")
+
+    monkeypatch.setattr(type(op).__mro__[2], "execute", provider_execute)
+
+    class TI:
+        try_number = 1
+
+    with pytest.raises(AirflowException, match="took more than"):
+        op.execute({"ti": TI()})
+    stubber.assert_no_pending_responses()

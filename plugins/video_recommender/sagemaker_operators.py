@@ -12,8 +12,9 @@ operators (9.34.0), each for a failure found in its source:
   region, and ``SageMakerHook``'s S3 and CloudWatch Logs hooks without one, so they
   query the connection's region rather than ``RECOMMENDER_REGION``.
 - **No job left running**: ``on_kill`` (worker waits) and the trigger's ``on_kill``
-  (deferred waits) stop the job when a user kills the task; a retry first stops the
-  previous try's job if it still runs (a timed-out wait, a lost worker).
+  (deferred waits) stop the job when a user kills the task, a worker wait that fails
+  or times out stops it, and a retry first stops the previous try's job if it still
+  runs (a timed-out deferral, a lost worker).
 """
 
 from __future__ import annotations
@@ -113,7 +114,15 @@ class _SageMakerJob:
         budget = self.wait()
         self.max_attempts = budget.max_attempts  # the provider's deferrable wait
         self.max_ingestion_time = budget.seconds  # its worker wait, and the deferral's timeout
-        return super().execute(context)  # type: ignore[misc]
+        try:
+            return super().execute(context)  # type: ignore[misc]
+        except Exception:  # not TaskDeferred: a BaseException, the deferral goes on
+            # The worker wait gave up (max_ingestion_time) or failed while the job may
+            # still run: a failed task must not leave it running.
+            stop_job_if_running(
+                self.hook.conn, self.sagemaker_job_kind, job_name_of(self.sagemaker_job_kind, self.config), self.log
+            )
+            raise
 
     def defer(self, *, trigger: Any, method_name: str, kwargs: dict | None = None, timeout: Any = None) -> Any:
         """Defer on ``SageMakerJobTrigger`` with this operator's region and wait budget."""
