@@ -30,6 +30,7 @@ SAGEMAKER_RESOURCES = {  # name parameter -> ARN resource type
 # SageMaker calls after which SageMaker acts as the request's execution role.
 CREATES_WORK = {"CreateProcessingJob", "CreateTrainingJob", "CreateHyperParameterTuningJob", "CreateModel",
                 "CreateTransformJob"}  # fmt: skip
+SAGEMAKER_LIST_ACTIONS = {"ListModels"}
 S3_ACTIONS = {
     "GetObject": ("s3:GetObject", "object"),
     "HeadObject": ("s3:GetObject", "object"),
@@ -192,8 +193,11 @@ def required_permissions(call, region: str, account: str, principal: str = "call
         starts_work = call.service == "sagemaker" and call.operation in CREATES_WORK
         return execution_role_permissions(p, region, account) if starts_work else []
     assert principal == "caller", principal
+    if call.service == "sagemaker" and call.operation in SAGEMAKER_LIST_ACTIONS:
+        return [(f"sagemaker:{call.operation}", "*", {})]  # list actions have no resource ARN
     if call.service == "sagemaker":
-        name_key = next(k for k in SAGEMAKER_RESOURCES if k in p)
+        name_key = next((k for k in SAGEMAKER_RESOURCES if k in p), None)
+        assert name_key, f"no IAM mapping for sagemaker:{call.operation} {sorted(p)}"
         arn = f"arn:aws:sagemaker:{region}:{account}:{SAGEMAKER_RESOURCES[name_key]}/{p[name_key].lower()}"
         needs = [(f"sagemaker:{call.operation}", arn, {})]
         if p.get("Tags"):

@@ -51,20 +51,31 @@ def sagemaker_env(moto_endpoint, monkeypatch, tmp_path):
     return s3
 
 
-def assert_least_privilege(calls: list) -> None:
-    """Every call the DAG made is allowed by the MWAA policy of the project's CloudFormation template."""
-    policy = load_policy(
-        "MwaaSageMakerPolicy",
-        {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "DataBucketName": BUCKET,
-         "DataPrefix": "recsys", "JobNamePrefix": "video-recsys", "SageMakerExecutionRole.Arn": ROLE},
-    )  # fmt: skip
+def assert_least_privilege(calls: list) -> list[tuple]:
+    """Every call the DAG made is allowed by the MWAA policy of the project's CloudFormation template,
+    and everything SageMaker does as the execution role for the jobs it started by that role's policy.
+
+    Returns the execution role's needs, for tests that look at them.
+    """
+    values = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
+              "DataBucketName": BUCKET, "DataPrefix": "recsys", "JobNamePrefix": "video-recsys",
+              "SageMakerExecutionRole.Arn": ROLE}  # fmt: skip
+    caller, role = load_policy("MwaaSageMakerPolicy", values), load_policy("SageMakerExecutionRole", values)
     denied = [
         (c.service, c.operation, need)
         for c in calls
         for need in required_permissions(c, "us-east-1", "123456789012")
-        if not allowed(policy, *need)
+        if not allowed(caller, *need)
     ]
     assert not denied, denied
+    role_needs = [
+        (c.operation, need)
+        for c in calls
+        for need in required_permissions(c, "us-east-1", "123456789012", principal="execution-role")
+    ]
+    denied = [(op, need) for op, need in role_needs if not allowed(role, *need)]
+    assert not denied, denied
+    return role_needs
 
 
 # Where batch transform puts the output of input object <prefix>/<sub>/<name>: AWS documents
@@ -330,4 +341,7 @@ def test_data_steps_as_processing_jobs(airflow_db, sagemaker_env, monkeypatch, t
     key = f"recsys/runs/{run_key(run_id)}/metrics.json"
     metrics = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
     assert metrics["rows"]["scored"] == metrics["rows"]["test"] > 0
-    assert_least_privilege(calls)
+    role_needs = assert_least_privilege(calls)
+    # The Processing jobs pull SageMaker's scikit-learn image as the execution role: allowed above.
+    pulls = {need[1] for op, need in role_needs if op == "CreateProcessingJob" and need[0] == "ecr:BatchGetImage"}
+    assert pulls == {"arn:aws:ecr:us-east-1:683313688378:repository/sagemaker-scikit-learn"}
