@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from video_recommender.engine.training import input_objects
+from video_recommender.engine.training import input_objects, local_arn
 from video_recommender.storage import Resolver, write_atomically
 
 CONTAINER_ROOT = "/opt/ml/processing"
@@ -98,7 +98,7 @@ def run_processing_job(request: dict, resolve: Resolver, emit: Callable[[str], N
         **{k: request[k] for k in ("ProcessingInputs", "ProcessingOutputConfig", "AppSpecification") if k in request},
         **{k: request[k] for k in ("ProcessingResources", "StoppingCondition", "RoleArn") if k in request},
         "ProcessingJobName": name,
-        "ProcessingJobArn": f"arn:aws:sagemaker:local:000000000000:processing-job/{name.lower()}",
+        "ProcessingJobArn": local_arn("processing-job", name),
         "CreationTime": created,
         "ProcessingStartTime": created,
     }

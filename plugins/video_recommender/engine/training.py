@@ -77,6 +77,11 @@ def read_channel(channel: dict, resolve: Resolver) -> tuple[SparseRows, np.ndarr
     return _concat(parts), np.concatenate(labels).astype(np.float32)
 
 
+def local_arn(resource: str, name: str) -> str:
+    """The ARN a job of the local engine reports: SageMaker's shape, region "local", account zero."""
+    return f"arn:aws:sagemaker:local:000000000000:{resource}/{name.lower()}"
+
+
 def input_objects(source: dict, resolve: Resolver) -> list[tuple[Any, str]]:
     """The objects an ``S3DataSource`` names, each with its name relative to the prefix.
 
@@ -318,7 +323,7 @@ def run_training_job(
     created = _now()
     describe: dict[str, Any] = {
         "TrainingJobName": name,
-        "TrainingJobArn": f"arn:aws:sagemaker:local:000000000000:training-job/{name.lower()}",
+        "TrainingJobArn": local_arn("training-job", name),
         "HyperParameters": dict(request.get("HyperParameters", {})),
         "AlgorithmSpecification": request.get("AlgorithmSpecification", {}),
         "RoleArn": request.get("RoleArn", ""),

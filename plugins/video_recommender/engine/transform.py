@@ -25,7 +25,7 @@ from video_recommender.data.recordio import RecordIOError
 from video_recommender.engine.artifacts import ModelArtifactError, read_model_tar_gz
 from video_recommender.engine.jsonlines import json_lines
 from video_recommender.engine.recordio_decode import read_sparse_fast
-from video_recommender.engine.training import RECORDIO, JobFailed, input_objects, score
+from video_recommender.engine.training import RECORDIO, JobFailed, input_objects, local_arn, score
 from video_recommender.storage import PathLike, Resolver, write_atomically
 
 ACCEPTS = ("application/jsonlines", "application/json")
@@ -78,7 +78,7 @@ def run_transform_job(
     created = dt.datetime.now(dt.UTC)
     describe: dict[str, Any] = {
         "TransformJobName": name,
-        "TransformJobArn": f"arn:aws:sagemaker:local:000000000000:transform-job/{name.lower()}",
+        "TransformJobArn": local_arn("transform-job", name),
         "ModelName": request.get("ModelName", ""),
         "TransformInput": request.get("TransformInput", {}),
         "TransformOutput": request.get("TransformOutput", {}),

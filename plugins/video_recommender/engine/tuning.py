@@ -30,6 +30,7 @@ from video_recommender.engine.hyperparameters import SPECS
 from video_recommender.engine.training import (
     CHANNELS,
     JobFailed,
+    local_arn,
     read_channel,
     run_training_job,
     test_metrics,
@@ -135,7 +136,7 @@ def run_tuning_job(
     created = dt.datetime.now(dt.UTC)
     describe: dict[str, Any] = {
         "HyperParameterTuningJobName": name,
-        "HyperParameterTuningJobArn": f"arn:aws:sagemaker:local:000000000000:hyper-parameter-tuning-job/{name.lower()}",
+        "HyperParameterTuningJobArn": local_arn("hyper-parameter-tuning-job", name),
         "HyperParameterTuningJobConfig": config,
         "TrainingJobDefinition": definition,
         "CreationTime": created,
