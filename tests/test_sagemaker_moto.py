@@ -272,6 +272,31 @@ def test_the_teardown_deletes_the_runs_model(airflow_db, sagemaker_env, monkeypa
     assert {m["ModelName"] for m in sagemaker.list_models()["Models"]} == before
 
 
+def test_the_teardown_deletes_the_model_when_the_transform_fails(
+    airflow_db, sagemaker_env, monkeypatch, moto_endpoint
+) -> None:
+    import boto3
+    from moto.sagemaker import models
+
+    original = models.SageMakerModelBackend.create_transform_job
+
+    def failing_transform(self, *args, **kwargs):
+        job = original(self, *args, **kwargs)
+        job.transform_job_status, job.failure_reason = "Failed", "ClientError: planted by the test"
+        return job
+
+    monkeypatch.setattr(models.SageMakerModelBackend, "create_transform_job", failing_transform)
+    sagemaker = boto3.client("sagemaker", endpoint_url=moto_endpoint, region_name="us-east-1")
+    before = {m["ModelName"] for m in sagemaker.list_models()["Models"]}
+    with recording() as calls:
+        state, states, _ = run_dag({"synthetic_scale": 0.01, "seed": 17})
+    assert state == "failed" and states["transform"] == "failed", json.dumps(states)
+    assert states["evaluate"] == "upstream_failed" and states["delete_model"] == "success", json.dumps(states)
+    created = [c.params["ModelName"] for c in calls if c.operation == "CreateModel"]
+    assert created and [c.params["ModelName"] for c in calls if c.operation == "DeleteModel"] == created
+    assert {m["ModelName"] for m in sagemaker.list_models()["Models"]} == before
+
+
 def play_processing_container(monkeypatch, s3, tmp_path) -> list[str]:
     """moto runs no container: after each Processing job 'completes', do what SageMaker does.
 
