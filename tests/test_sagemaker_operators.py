@@ -218,3 +218,59 @@ def test_a_worker_wait_that_gives_up_stops_the_job(kind: str, monkeypatch) -> No
     with pytest.raises(AirflowException, match="took more than"):
         op.execute({"ti": TI()})
     stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("kind", sorted(STOPS))
+@pytest.mark.parametrize("failure", ["timeout", "trigger error", "error event"])
+def test_a_failed_or_timed_out_deferral_stops_the_job(kind: str, failure: str) -> None:
+    """Airflow resumes a deferred task in resume_execution, and calls no on_kill on a timeout."""
+    from airflow.exceptions import AirflowException
+    from airflow.sdk.bases.operator import TriggerFailureReason
+    from airflow.sdk.exceptions import TaskDeferralError, TaskDeferralTimeout
+
+    from video_recommender.sagemaker_operators import job_name_of
+
+    op = operator(kind)  # a fresh copy, as the resumed task is: base names
+    name = job_name_of(kind, name_for_try(op.config, 2))
+    stubber = _stub(op, kind, name, "InProgress", True)
+
+    class TI:
+        try_number = 2
+
+    method, kwargs, raised = {
+        "timeout": ("__fail__", {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, TaskDeferralTimeout),
+        "trigger error": ("__fail__", {"error": "boom"}, TaskDeferralError),
+        "error event": (
+            "execute_complete",
+            {"event": {"status": "error", "message": "Waiter error"}},
+            (AirflowException, RuntimeError),  # the transform operator raises RuntimeError
+        ),
+    }[failure]
+    with pytest.raises(raised):
+        op.resume_execution(method, kwargs, {"ti": TI()})
+    stubber.assert_no_pending_responses()
+
+
+def test_a_describe_error_other_than_not_found_is_reported_and_nothing_raises() -> None:
+    from video_recommender.sagemaker_operators import stop_job_if_running
+
+    op = operator("transform")
+    stubber = Stubber(op.hook.conn)
+    stubber.add_client_error("describe_transform_job", "AccessDeniedException", "no", 400)
+    stubber.add_response("describe_transform_job", _describe_response("transform", "t", "InProgress"))
+    stubber.add_client_error("stop_transform_job", "ValidationException", "already completed", 400)
+    stubber.activate()
+    lines: list[str] = []
+
+    class Log:
+        def info(self, msg, *args):
+            lines.append(msg % args)
+
+        warning = info
+
+    assert stop_job_if_running(op.hook.conn, "transform", "t", Log()) is False
+    assert stop_job_if_running(op.hook.conn, "transform", "t", Log()) is False  # it ended in between
+    text = "\n".join(lines)
+    assert "cannot tell whether transform job t still runs (AccessDeniedException)" in text
+    assert "could not stop transform job t" in text
+    stubber.assert_no_pending_responses()

@@ -54,17 +54,29 @@ def job_name_of(kind: str, config: dict) -> str:
 
 
 def stop_job_if_running(client: Any, kind: str, name: str, log: Any) -> bool:
-    """Stop job ``name`` if it is still InProgress; ``True`` when a stop was sent."""
+    """Stop job ``name`` if it is still InProgress; ``True`` when a stop was sent.
+
+    Never raises for the job itself: it runs while a task is already failing or before a
+    retry submits, and must neither hide that error nor fail the retry.
+    """
     _, key, stem, status_key = _JOBS[kind]
     try:
         status = getattr(client, f"describe_{stem}")(**{key: name})[status_key]
-    except ClientError as exc:  # never created (the try failed before CreateXxx)
-        log.info("no %s job %s to stop (%s)", kind, name, exc.response.get("Error", {}).get("Code"))
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("ValidationException", "ResourceNotFound"):  # never created: the try failed before
+            log.info("no %s job %s to stop", kind, name)
+        else:  # AccessDenied, throttling: say so, the job may still run
+            log.warning("cannot tell whether %s job %s still runs (%s): not stopped", kind, name, code)
         return False
     if status not in RUNNING:
         return False
     log.warning("stopping %s job %s (status %s)", kind, name, status)
-    getattr(client, f"stop_{stem}")(**{key: name})
+    try:
+        getattr(client, f"stop_{stem}")(**{key: name})
+    except ClientError as exc:  # e.g. it ended between the two calls
+        log.warning("could not stop %s job %s: %s", kind, name, exc)
+        return False
     return True
 
 
@@ -81,8 +93,9 @@ class SageMakerJobTrigger(SageMakerTrigger):
     """``SageMakerTrigger`` that stops its job when a user kills the deferred task.
 
     Importable by the triggerer from plugins.zip (MWAA puts the plugins folder on every
-    component's ``sys.path``). ``on_kill`` runs on mark-failed/clear, not on a triggerer
-    restart (Airflow's ``BaseTrigger.on_kill``).
+    component's ``sys.path``). ``on_kill`` runs when a user marks the deferred task failed
+    or succeeded or clears it, not on a triggerer restart or a timeout (Airflow's
+    ``BaseTrigger.on_kill``): marking it succeeded also stops the job.
     """
 
     async def on_kill(self) -> None:
@@ -122,6 +135,24 @@ class _SageMakerJob:
             stop_job_if_running(
                 self.hook.conn, self.sagemaker_job_kind, job_name_of(self.sagemaker_job_kind, self.config), self.log
             )
+            raise
+
+    def resume_execution(self, next_method: str, next_kwargs: dict | None, context: Any) -> Any:
+        """Back from the triggerer: a failed or timed-out deferral stops the job, as a failed worker wait does.
+
+        Airflow resumes here, not in ``execute``, and calls no ``on_kill`` on a deferral
+        timeout (``TaskDeferralTimeout``); a transform job, which has no time limit of its
+        own, would otherwise run on. The resumed operator is a fresh copy: its config holds
+        the base names, so this try's names are rebuilt.
+        """
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)  # type: ignore[misc]
+        except Exception:
+            try_number = context["ti"].try_number
+            name = job_name_of(self.sagemaker_job_kind, self.config)
+            if not name.endswith(f"-t{try_number}"):  # the base name, as rendered for the resumed task
+                name = job_name_of(self.sagemaker_job_kind, name_for_try(self.config, try_number))
+            stop_job_if_running(self.hook.conn, self.sagemaker_job_kind, name, self.log)
             raise
 
     def defer(self, *, trigger: Any, method_name: str, kwargs: dict | None = None, timeout: Any = None) -> Any:

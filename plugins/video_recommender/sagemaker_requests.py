@@ -97,8 +97,12 @@ def folder_prefix(uri: str) -> str:
 
 
 def is_model_of_try(name: str, base: str) -> bool:
-    """Whether ``name`` is ``base`` as ``name_for_try`` names it for some try."""
-    return re.fullmatch(re.escape(base) + r"-t\d+", name) is not None
+    """Whether ``name`` is ``base`` as ``name_for_try`` names it for some try.
+
+    The provider's transform operator renames a model that already exists to
+    ``<name>-<10-digit epoch>`` (``action_if_model_exists="timestamp"``, its default).
+    """
+    return re.fullmatch(re.escape(base) + r"-t\d+(-\d{10})?", name) is not None
 
 
 def _channel(name: str, uri: str) -> dict:
