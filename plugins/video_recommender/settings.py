@@ -119,22 +119,23 @@ class Settings:
         if "://" not in root:  # a plain folder
             root = Path(root).resolve().as_uri()
         numbers: dict[str, float] = {}
-        for name, kind, default, minimum in (
-            ("RECOMMENDER_SYNTHETIC_SCALE", float, "0.05", None),
-            ("RECOMMENDER_SEED", int, "42", None),
-            ("RECOMMENDER_CHECK_INTERVAL", float, "30", 0.001),
-            ("RECOMMENDER_JOB_RETRIES", int, "1", 0),
-            ("RECOMMENDER_RETRY_DELAY_SECONDS", int, "60", 0),
-            # SageMaker's bounds: MaxRuntimeInSeconds 1 s to 28 days (StoppingCondition).
-            ("RECOMMENDER_TRAINING_MAX_RUNTIME_SECONDS", int, str(cls.training_max_runtime_seconds), 1),
-            ("RECOMMENDER_PROCESSING_MAX_RUNTIME_SECONDS", int, str(cls.processing_max_runtime_seconds), 1),
-            ("RECOMMENDER_TRANSFORM_MAX_RUNTIME_SECONDS", int, str(cls.transform_max_runtime_seconds), 1),
-            ("RECOMMENDER_TUNING_MAX_RUNTIME_SECONDS", int, str(cls.tuning_max_runtime_seconds), 120),
-            ("RECOMMENDER_TUNING_MAX_JOBS", int, str(cls.tuning_max_jobs), 1),
-            ("RECOMMENDER_TUNING_MAX_PARALLEL_JOBS", int, str(cls.tuning_max_parallel_jobs), 1),
-            ("RECOMMENDER_SPOT_MAX_WAIT_SECONDS", int, str(cls.spot_max_wait_seconds), 1),
-            ("RECOMMENDER_TRAINING_INSTANCE_COUNT", int, "1", 1),
-            ("RECOMMENDER_TRAIN_SHARDS", int, "0", 0),
+        for name, kind, default, minimum, maximum in (
+            ("RECOMMENDER_SYNTHETIC_SCALE", float, "0.05", None, None),
+            ("RECOMMENDER_SEED", int, "42", None, None),
+            ("RECOMMENDER_CHECK_INTERVAL", float, "30", 0.001, None),
+            ("RECOMMENDER_JOB_RETRIES", int, "1", 0, 98),
+            ("RECOMMENDER_RETRY_DELAY_SECONDS", int, "60", 0, None),
+            # SageMaker's bounds (botocore's service model): training MaxRuntimeInSeconds up to
+            # 28 days, processing 777,600 s (9 days), a tuning job 120 s to 15,768,000 s.
+            ("RECOMMENDER_TRAINING_MAX_RUNTIME_SECONDS", int, str(cls.training_max_runtime_seconds), 1, 28 * 86400),
+            ("RECOMMENDER_PROCESSING_MAX_RUNTIME_SECONDS", int, str(cls.processing_max_runtime_seconds), 1, 9 * 86400),
+            ("RECOMMENDER_TRANSFORM_MAX_RUNTIME_SECONDS", int, str(cls.transform_max_runtime_seconds), 1, None),
+            ("RECOMMENDER_TUNING_MAX_RUNTIME_SECONDS", int, str(cls.tuning_max_runtime_seconds), 120, 15768000),
+            ("RECOMMENDER_TUNING_MAX_JOBS", int, str(cls.tuning_max_jobs), 1, None),
+            ("RECOMMENDER_TUNING_MAX_PARALLEL_JOBS", int, str(cls.tuning_max_parallel_jobs), 1, None),
+            ("RECOMMENDER_SPOT_MAX_WAIT_SECONDS", int, str(cls.spot_max_wait_seconds), 1, None),
+            ("RECOMMENDER_TRAINING_INSTANCE_COUNT", int, "1", 1, None),
+            ("RECOMMENDER_TRAIN_SHARDS", int, "0", 0, None),
         ):
             try:
                 numbers[name] = kind(env.get(name) or default)
@@ -144,11 +145,20 @@ class Settings:
                 ) from None
             if minimum is not None and numbers[name] < minimum:
                 raise SettingsError(f"{name}={env.get(name)!r}: expected at least {minimum}")
+            if maximum is not None and numbers[name] > maximum:
+                raise SettingsError(f"{name}={env.get(name)!r}: expected at most {maximum}")
+        shards, instances = numbers["RECOMMENDER_TRAIN_SHARDS"], numbers["RECOMMENDER_TRAINING_INSTANCE_COUNT"]
+        if 0 < shards < instances:
+            raise SettingsError(
+                f"RECOMMENDER_TRAIN_SHARDS={int(shards)} is fewer than RECOMMENDER_TRAINING_INSTANCE_COUNT="
+                f"{int(instances)}: with ShardedByS3Key each instance trains on whole files, so some would get none"
+            )
         spot = _flag(env.get("RECOMMENDER_MANAGED_SPOT_TRAINING"), "RECOMMENDER_MANAGED_SPOT_TRAINING", False)
         if spot and numbers["RECOMMENDER_SPOT_MAX_WAIT_SECONDS"] < numbers["RECOMMENDER_TRAINING_MAX_RUNTIME_SECONDS"]:
             raise SettingsError(
-                "RECOMMENDER_SPOT_MAX_WAIT_SECONDS must be at least RECOMMENDER_TRAINING_MAX_RUNTIME_SECONDS: "
-                "SageMaker requires MaxWaitTimeInSeconds >= MaxRuntimeInSeconds for managed spot training"
+                f"RECOMMENDER_SPOT_MAX_WAIT_SECONDS={int(numbers['RECOMMENDER_SPOT_MAX_WAIT_SECONDS'])} must be at least "
+                f"RECOMMENDER_TRAINING_MAX_RUNTIME_SECONDS={int(numbers['RECOMMENDER_TRAINING_MAX_RUNTIME_SECONDS'])} "
+                "with RECOMMENDER_MANAGED_SPOT_TRAINING: SageMaker requires MaxWaitTimeInSeconds >= MaxRuntimeInSeconds"
             )
         return cls(
             storage_root=root.rstrip("/"),
