@@ -120,21 +120,30 @@ def batch_transform_container(monkeypatch, layout: str = "relative-path") -> lis
     return written
 
 
+IN_PROGRESS = {  # moto backend method -> the status key of its response
+    "describe_training_job": "TrainingJobStatus",
+    "describe_hyper_parameter_tuning_job": "HyperParameterTuningJobStatus",
+}
+
+
 def keep_in_progress(monkeypatch, polls: int) -> dict[str, int]:
-    """Every training job reports InProgress for its first ``polls`` describes, then Completed."""
+    """Every training and tuning job reports InProgress for its first ``polls`` describes, then Completed."""
     from moto.sagemaker import models
 
     seen: dict[str, int] = {}
-    original = models.SageMakerModelBackend.describe_training_job
+    for method, status in IN_PROGRESS.items():
+        original = getattr(models.SageMakerModelBackend, method)
 
-    def describe_training_job(self, training_job_name):
-        response = dict(original(self, training_job_name))
-        seen[training_job_name] = seen.get(training_job_name, 0) + 1
-        if seen[training_job_name] <= polls and response["TrainingJobStatus"] == "Completed":
-            response.update(TrainingJobStatus="InProgress", SecondaryStatus="Training")
-        return response
+        def describe(self, *args, _original=original, _status=status, **kwargs):
+            response = dict(_original(self, *args, **kwargs))
+            name = (list(args) + list(kwargs.values()))[0]
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] <= polls and response[_status] == "Completed":
+                response[_status] = "InProgress"
+                response.pop("SecondaryStatus", None) and response.update(SecondaryStatus="Training")
+            return response
 
-    monkeypatch.setattr(models.SageMakerModelBackend, "describe_training_job", describe_training_job)
+        monkeypatch.setattr(models.SageMakerModelBackend, method, describe)
     return seen
 
 
@@ -216,28 +225,49 @@ def test_a_failed_job_fails_the_try_with_its_reason_and_the_retry_gets_a_new_nam
     }
 
 
+@pytest.mark.parametrize("hpo", [False, True], ids=["training", "tuning"])
 def test_a_job_running_past_60_polls_is_waited_for_through_the_triggerer(
-    airflow_db, sagemaker_env, monkeypatch
+    airflow_db, sagemaker_env, monkeypatch, hpo: bool
 ) -> None:
-    # The provider's default (max_attempts=60) fails the deferred task after 60 polls while
-    # the job still runs; the wait derived from the job's MaxRuntimeInSeconds lasts. dag.test
-    # runs the trigger in-process, as MWAA's triggerer would: its polls use aiobotocore.
+    # The provider's default (max_attempts=60; 480 for tuning) fails the deferred task while
+    # the job still runs; the wait derived from the job's limits lasts. dag.test runs the
+    # trigger in-process, as MWAA's triggerer would: its polls use aiobotocore.
     # (The worker wait has no attempt limit; with print_log it describes the job every 30 s
     # whatever the interval, and its max_ingestion_time is checked in test_sagemaker_operators.)
-    deferrable = True
+    from video_recommender import sagemaker_operators
+    from video_recommender.settings import Settings
+    from video_recommender.waits import wait_budget
+
     monkeypatch.setenv("RECOMMENDER_DEFERRABLE", "true")
     monkeypatch.setenv("RECOMMENDER_CHECK_INTERVAL", "0.01")
     dag = load_dag()
-    assert all(dag.task_dict[t].deferrable is deferrable for t in ("train", "tune", "transform"))
+    assert all(dag.task_dict[t].deferrable for t in ("train", "tune", "transform"))
     seen = keep_in_progress(monkeypatch, polls=75)
     batch_transform_container(monkeypatch)
+    triggers: list = []
+    original = sagemaker_operators.SageMakerJobTrigger.__init__
+
+    def record(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        triggers.append(self)
+
+    monkeypatch.setattr(sagemaker_operators.SageMakerJobTrigger, "__init__", record)
     with recording() as calls:
-        state, states, _ = run_dag({"synthetic_scale": 0.01, "seed": 5})
+        state, states, _ = run_dag({"synthetic_scale": 0.01, "seed": 5, "run_hyperparameter_opt": hpo})
     assert state == "success", json.dumps(states)
-    assert states["train"] == states["transform"] == "success"
-    polls = [c for c in calls if c.operation == "DescribeTrainingJob" and c.asynchronous is deferrable]
+    assert states["tune" if hpo else "train"] == states["transform"] == "success"
+    operation = "DescribeHyperParameterTuningJob" if hpo else "DescribeTrainingJob"
+    polls = [c for c in calls if c.operation == operation and c.asynchronous]
     assert len(polls) > 60, len(polls)
-    assert max(seen.values()) > 75  # it was InProgress for 75 describes, then Completed
+    assert max(seen.values()) > 75  # InProgress for 75 describes, then Completed
+    # Each deferral waits exactly the budget of its own request, in the settings' region.
+    settings = Settings.from_env()
+    creates = {c.operation: c.params for c in calls}
+    request = creates["CreateHyperParameterTuningJob" if hpo else "CreateTrainingJob"]
+    kind = "tuning" if hpo else "training"
+    budget = wait_budget(kind, request, settings.check_interval, settings.transform_max_runtime_seconds)
+    job = next(t for t in triggers if t.job_type.lower() == kind)
+    assert (job.attempts, job.region_name) == (budget.max_attempts, "us-east-1")
 
 
 @pytest.mark.parametrize("layout", sorted(TRANSFORM_LAYOUTS))
