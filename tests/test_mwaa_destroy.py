@@ -53,6 +53,14 @@ def create_stack(cfn, s3, kind: str = "source-bucket") -> str:
         body, parameters = json.dumps(ENVIRONMENT_LIKE), []
     stack_id = cfn.create_stack(StackName=STACK, TemplateBody=body, Parameters=parameters)["StackId"]
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})  # moto skips the property
+    # CloudFormation tags what it creates with aws:cloudformation:* system tags, which moto does
+    # not and which no caller may set: put them through moto's backend, as the service would.
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    s3_backends[DEFAULT_ACCOUNT_ID]["aws"].put_bucket_tagging(
+        BUCKET, {"aws:cloudformation:stack-id": stack_id, "aws:cloudformation:stack-name": STACK}
+    )
     return stack_id
 
 
@@ -87,6 +95,8 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
     code = cli.main(["destroy", *args, "--poll-seconds", "0"])
     out, err = capsys.readouterr()
     assert "Traceback" not in err
+    # moto's own notice about the template's BucketPolicy (it parses the stack's resources lazily)
+    err = "".join(line for line in err.splitlines(keepends=True) if not line.startswith("No Moto CloudFormation"))
     return code, out, err
 
 
@@ -267,3 +277,24 @@ def test_no_region_is_one_line_and_exit_2(monkeypatch, capsys) -> None:
     assert err.splitlines() == [
         "FAIL: no AWS region: set AWS_REGION or AWS_DEFAULT_REGION (or region in the profile) or pass --region"
     ]
+
+
+def test_a_bucket_named_directly_must_be_one_a_deleted_stack_of_ours_kept(aws, capsys) -> None:
+    cfn, s3 = aws
+    create_stack(cfn, s3)
+    fill(s3)
+    before = listing(s3)
+    # Its stack still runs (a live environment's bucket): refused, nothing deleted.
+    code, _, err = run(capsys, "--bucket", BUCKET, "--yes-delete-bucket-contents", BUCKET)
+    assert code == 2 and "which is CREATE_COMPLETE, not deleted" in err and "nothing was deleted" in err
+    assert listing(s3) == before and bucket_exists(s3)
+    # Not created by CloudFormation at all (anyone's bucket): refused.
+    s3.create_bucket(Bucket="someone-elses")
+    s3.put_object(Bucket="someone-elses", Key="k", Body=b"x")
+    code, _, err = run(capsys, "--bucket", "someone-elses", "--yes-delete-bucket-contents", "someone-elses")
+    assert code == 2 and "no aws:cloudformation:stack-id tag" in err
+    assert bucket_exists(s3) and s3.list_objects_v2(Bucket="someone-elses")["KeyCount"] == 1
+    # Once its stack is deleted, the retained bucket can go.
+    assert run(capsys, "--stack", STACK)[0] == 0
+    code, out, _ = run(capsys, "--bucket", BUCKET, "--yes-delete-bucket-contents", BUCKET)
+    assert code == 0 and not bucket_exists(s3), out

@@ -244,6 +244,14 @@ def _destroy(args: argparse.Namespace) -> int:
                 print(f"FAIL: {answer!r} is not {bucket!r}; nothing was deleted (press Enter to keep the bucket)",
                       file=sys.stderr)  # fmt: skip
                 return 2
+    from_stacks = {s.bucket for s in stacks}
+    for bucket in confirmed - from_stacks:  # named with --bucket: only what a deleted stack of ours kept
+        try:
+            destroy.check_retained(s3, cfn, bucket)
+        except destroy.NotARetainedBucket as exc:
+            print(f"FAIL: {exc}; destroy deletes only a bucket its deleted stack kept; nothing was deleted",
+                  file=sys.stderr)  # fmt: skip
+            return 2
     for stack in stacks:
         destroy.delete_stack(cfn, stack, poll_seconds=args.poll_seconds, timeout_seconds=args.timeout * 60)
     for bucket in buckets:

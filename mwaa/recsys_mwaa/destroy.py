@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from recsys_mwaa.deploy import DeployError
 
 Say = Callable[[str], None]
@@ -90,6 +92,38 @@ def delete_stack(
                 "bucket. Run destroy again once it is deleted"
             )
         sleep(poll_seconds)
+
+
+STACK_ID_TAG = "aws:cloudformation:stack-id"
+
+
+class NotARetainedBucket(Exception):
+    """A bucket given by name that no deleted stack of ours left behind."""
+
+
+def check_retained(s3: Any, cfn: Any, bucket: str) -> str:
+    """The id of the deleted stack that kept ``bucket``; raise if it is not one.
+
+    ``--bucket`` names a bucket directly, so before its every version is deleted it must
+    be what ``destroy`` exists for: one CloudFormation created (it tags every resource
+    with ``aws:cloudformation:stack-id``,
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-resource-tags.html)
+    whose stack is gone (DELETE_COMPLETE). A live environment's bucket, or anyone else's,
+    is refused.
+    """
+    try:
+        tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket).get("TagSet", [])}
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchTagSet":
+            raise
+        tags = {}
+    stack_id = tags.get(STACK_ID_TAG)
+    if not stack_id:
+        raise NotARetainedBucket(f"bucket {bucket} was not created by a CloudFormation stack (no {STACK_ID_TAG} tag)")
+    status = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"]
+    if status != "DELETE_COMPLETE":
+        raise NotARetainedBucket(f"bucket {bucket} belongs to stack {stack_id}, which is {status}, not deleted")
+    return stack_id
 
 
 def _entries(s3: Any, bucket: str) -> Iterator[list[dict]]:
