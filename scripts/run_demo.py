@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         conf["seed"] = args.seed
     if args.predictor_type:
         conf["predictor_type"] = args.predictor_type
+    warm_up_task_execution()
     setup_seconds = time.perf_counter() - t0
 
     # dag.test prints task logs with tracebacks; keep their last lines ("SomeError: why") for the summary.
@@ -108,6 +109,24 @@ class ErrorLineTee:
         return getattr(self.stream, name)
 
 
+def warm_up_task_execution() -> None:
+    """Start what dag.test starts for its first task, so that task's time is its own.
+
+    Measured: the first task (start) took 3.7 s, of which 0.06 s was start's own work. The
+    rest was dag.test's in-process Execution API server: building its FastAPI app (0.5 s)
+    and answering its first request (2.9 s, whatever the route: Airflow's versioned API
+    prepares itself then). Both are cached for the process (``in_process_api_server`` is an
+    lru_cache, its transport a cached property), so they count as Airflow's set-up here. On
+    MWAA the API server is long-running and a task pays none of it.
+    """
+    import httpx
+    from airflow.sdk.execution_time.supervisor import in_process_api_server
+
+    api = in_process_api_server()
+    with httpx.Client(transport=api.transport, base_url="http://in-process.invalid/execution/") as client:
+        client.get("health")  # the first request starts the app's lifespan and services
+
+
 def summarise(dag, dag_run, setup_seconds: float, failures: list[str]) -> int:
     from airflow.models import TaskInstance
     from airflow.utils.session import create_session
@@ -125,7 +144,7 @@ def summarise(dag, dag_run, setup_seconds: float, failures: list[str]) -> int:
             key=lambda r: (r[0] is None, r[0] or 0),
         )
     print("\n== Summary: video_recommender, run", dag_run.run_id, "->", dag_run.state)
-    print(f"   Airflow set-up (metadata DB, DAG parse): {setup_seconds:.1f} s")
+    print(f"   Airflow set-up (metadata DB, DAG parse, task execution API): {setup_seconds:.1f} s")
     for _, task_id, state, duration in rows:
         shown = f"{duration:6.1f} s" if duration is not None else "     - "
         print(f"   {task_id:<20} {state.split('.')[-1]:<16} {shown}")
