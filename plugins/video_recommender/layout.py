@@ -3,6 +3,7 @@
 Layout of one run::
 
     <storage root>/runs/<run key>/
+      run.json                        written by start (run id, backend): proves the root is writable
       input/reviews.tsv.gz            generated when no input_uri is given
       preprocessed/{train,validate,test}.parquet, customers.parquet, videos.parquet, summary.json
       recordio/train/train_00000.protobuf ...  recordio/validate/validate_00000.protobuf ...  (one per shard)

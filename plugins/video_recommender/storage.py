@@ -8,6 +8,8 @@ through a ``resolve`` callable the caller hands in; in the DAG that callable is
 from __future__ import annotations
 
 import os
+import re
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -42,23 +44,86 @@ def local_path(path: PathLike) -> Path:
     return Path(getattr(path, "path", str(path)))
 
 
-def write_atomically(path: PathLike, data: bytes) -> None:
-    """Write ``data`` so that readers never see half a file.
+class StorageError(OSError):
+    """Writing to storage failed; the message names the path and the reason."""
 
-    Locally: write a temporary sibling, then rename over the target. On object
-    storage a single PUT is already all-or-nothing.
+
+# Leftovers of a killed writer are removed on the next write to their folder, but only
+# when their writer is gone: a temporary name carries its process id, and a writer of
+# this process (a thread beside us) or of a live process keeps its file. One without a
+# process id (an older layout) goes once it is an hour old.
+_TMP = re.compile(r"^\.(?P<name>.+?)\.(?:(?P<pid>\d+)\.)?(?P<token>[0-9a-f]{8})\.tmp$")
+_STALE_SECONDS = 3600
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporary files killed writers left in ``folder``; return them."""
+    removed = []
+    for candidate in folder.glob(".*.tmp"):
+        match = _TMP.match(candidate.name)
+        if not match or not candidate.is_file():
+            continue
+        pid = match["pid"]
+        if pid is not None:
+            stale = int(pid) != os.getpid() and not _alive(int(pid))
+        else:
+            stale = time.time() - candidate.stat().st_mtime > _STALE_SECONDS
+        if stale:
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+    return removed
+
+
+def _fsync_directory(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path: PathLike, data: bytes) -> None:
+    """Write ``data`` so that readers never see half a file, and say which path failed.
+
+    Locally: write a temporary sibling, fsync it, rename it over the target and fsync
+    the folder, so a crash leaves the old file or the new one, never a torn or empty
+    one (rename alone is atomic for readers, not durable). On object storage a single
+    PUT is already all-or-nothing.
     """
-    if is_local(path):
-        target = local_path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-    else:
-        path.write_bytes(data)
+    try:
+        if is_local(path):
+            target = local_path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(target.parent)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, target)
+                _fsync_directory(target.parent)
+            finally:
+                tmp.unlink(missing_ok=True)
+        else:
+            path.write_bytes(data)
+    except StorageError:
+        raise
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        error = StorageError(f"{uri(path)}: cannot write ({reason})")
+        error.errno = exc.errno  # ENOSPC, EROFS ... for callers that branch on it
+        raise error from exc
 
 
 def list_files(prefix: PathLike) -> list[PathLike]:

@@ -8,6 +8,7 @@ Airflow-free code in ``data/``, ``steps.py``, ``evaluate.py`` and
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -43,11 +44,19 @@ def start(settings: Settings, run_id: str) -> dict:
     problems = settings_problems(settings)
     if problems:
         raise AirflowException("cannot start: " + "; ".join(problems))
+    from video_recommender.storage import StorageError, write_atomically
+
     root = storage_path(settings.storage_root, settings) / "runs" / run_key(run_id)
     log.info("run %s: backend %s, outputs under %s", run_id, settings.backend, root)
+    try:  # the run's first file: a root that cannot be written fails here, not after all the reading
+        record = {"run_id": run_id, "backend": settings.backend, "data_steps": settings.data_steps}
+        write_atomically(root / "run.json", (json.dumps(record, sort_keys=True) + "\n").encode())
+    except StorageError as exc:
+        raise AirflowException(
+            f"cannot start: RECOMMENDER_STORAGE_ROOT={settings.storage_root!r} is not writable: {exc}"
+        ) from exc
     if settings.data_steps == "processing":  # the Processing jobs import the code from here
         from video_recommender import bundle
-        from video_recommender.storage import write_atomically
 
         write_atomically(root / "code" / "video_recommender.zip", bundle.package_zip())
         write_atomically(root / "code" / "processing_entry.py", bundle.entry_script())
