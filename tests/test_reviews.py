@@ -81,3 +81,33 @@ def test_empty_and_corrupt_files_fail_clearly() -> None:
 def test_header_only_gives_no_rows() -> None:
     frame, report = read_reviews(io.BytesIO(f"{HEADER}\n".encode()), "h.tsv")
     assert len(frame) == 0 and report.rows_kept == 0
+
+
+def test_a_duplicate_needed_column_is_an_error_naming_it() -> None:
+    header = HEADER + "\tstar_rating"  # a second star_rating column: which one is meant?
+    text = "\n".join([header, GOOD[0] + "\t1"]) + "\n"
+    with pytest.raises(ReviewsFormatError) as caught:
+        read_reviews(io.BytesIO(text.encode()), "reviews.tsv")
+    assert str(caught.value) == (
+        "reviews.tsv: header line has the column 'star_rating' more than once (columns 8, 16); expected each column once"
+    )
+
+
+def test_a_utf8_bom_before_the_header_is_dropped() -> None:
+    columns = ("customer_id", *[c for c in REVIEW_COLUMNS if c != "customer_id"])  # customer_id first
+    rows = ["\t".join({"customer_id": "c1", "product_id": "p1", "star_rating": "4"}.get(c, "x") for c in columns)]
+    text = "\ufeff" + "\n".join(["\t".join(columns), *rows]) + "\n"
+    frame, report = read_reviews(io.BytesIO(text.encode()), "bom.tsv")
+    assert frame["customer_id"].tolist() == ["c1"] and report.columns[0] == "customer_id"
+
+
+def test_a_file_without_a_header_line_fails_with_a_short_message() -> None:
+    with pytest.raises(ReviewsFormatError) as caught:
+        read_reviews(io.BytesIO(b"\x00" * (1 << 20)), "zeros.bin")
+    message = str(caught.value)
+    assert message.startswith("zeros.bin: no header line in the first 65,536 bytes")
+    assert len(message) < 300
+    wide = "\t".join(f"col{i}" * 20 for i in range(500))  # under the bound, but 500 long names
+    with pytest.raises(ReviewsFormatError) as caught:
+        read_reviews(io.BytesIO((wide + "\n").encode()), "wide.tsv")
+    assert len(str(caught.value)) < 1200 and str(caught.value).endswith(", ...")

@@ -99,6 +99,36 @@ def _open_text_stream(raw: BinaryIO) -> BinaryIO:
     return buffered
 
 
+# The real header is 15 names in about 200 bytes: anything past this is not a reviews file
+# (a binary or one-line file), and reading it unbounded would put all of it in the error.
+MAX_HEADER_BYTES = 64 << 10
+BOM = "\ufeff"
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _read_header(stream: BinaryIO, source: str) -> list[str]:
+    """The header's column names: at most ``MAX_HEADER_BYTES``, a UTF-8 BOM dropped."""
+    try:
+        header_line = stream.readline(MAX_HEADER_BYTES + 1)
+    except (OSError, EOFError) as exc:  # e.g. a truncated or corrupt gzip file
+        raise ReviewsFormatError(f"{source}: cannot read the file: {exc}") from exc
+    if len(header_line) > MAX_HEADER_BYTES:
+        raise ReviewsFormatError(
+            f"{source}: no header line in the first {MAX_HEADER_BYTES:,} bytes (it starts "
+            f"{_short(header_line[:16].decode('utf-8', errors='replace'))}); expected a tab-separated "
+            "header line of the Amazon customer-reviews columns"
+        )
+    text = header_line.decode("utf-8", errors="replace").rstrip("\r\n").removeprefix(BOM)
+    if text == "":
+        raise ReviewsFormatError(
+            f"{source}: the file is empty; expected a header line with the columns {', '.join(REVIEW_COLUMNS)}"
+        )
+    return text.split("\t")
+
+
 def read_reviews(raw: BinaryIO, source: str, block_size: int = 8 << 20) -> tuple[pd.DataFrame, ReadReport]:
     """Read the columns the workflow needs from an open reviews file.
 
@@ -107,21 +137,21 @@ def read_reviews(raw: BinaryIO, source: str, block_size: int = 8 << 20) -> tuple
     and a report of what was skipped.
     """
     stream = _open_text_stream(raw)
-    try:
-        header_line = stream.readline()
-    except (OSError, EOFError) as exc:  # e.g. a truncated or corrupt gzip file
-        raise ReviewsFormatError(f"{source}: cannot read the file: {exc}") from exc
-    header = header_line.decode("utf-8", errors="replace").rstrip("\r\n").split("\t")
-    if header == [""]:
-        raise ReviewsFormatError(
-            f"{source}: the file is empty; expected a header line with the columns {', '.join(REVIEW_COLUMNS)}"
-        )
+    header = _read_header(stream, source)
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
+        shown = ", ".join(_short(c) for c in header[:15]) + (", ..." if len(header) > 15 else "")
         raise ReviewsFormatError(
             f"{source}: header line has no column {', '.join(repr(c) for c in missing)}; "
             f"expected the tab-separated Amazon customer-reviews columns ({', '.join(REVIEW_COLUMNS)}), "
-            f"found {len(header)} column(s): {', '.join(header[:15])}"
+            f"found {len(header)} column(s): {shown}"
+        )
+    twice = [c for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if header.count(c) > 1]
+    if twice:  # which one holds the data? Refuse rather than train on a guess.
+        raise ReviewsFormatError(
+            f"{source}: header line has the column {', '.join(repr(c) for c in twice)} more than once "
+            f"(columns {', '.join(str(i + 1) for i, c in enumerate(header) if c in twice)}); "
+            "expected each column once"
         )
     unknown = [c for c in REVIEW_COLUMNS if c not in header]
     if unknown:
