@@ -95,7 +95,8 @@ def test_a_duplicate_needed_column_is_an_error_naming_it() -> None:
 
 def test_a_utf8_bom_before_the_header_is_dropped() -> None:
     columns = ("customer_id", *[c for c in REVIEW_COLUMNS if c != "customer_id"])  # customer_id first
-    rows = ["\t".join({"customer_id": "c1", "product_id": "p1", "star_rating": "4"}.get(c, "x") for c in columns)]
+    values = {"customer_id": "c1", "product_id": "p1", "star_rating": "4", "review_date": "2015-08-31"}
+    rows = ["\t".join(values.get(c, "x") for c in columns)]
     text = "\ufeff" + "\n".join(["\t".join(columns), *rows]) + "\n"
     frame, report = read_reviews(io.BytesIO(text.encode()), "bom.tsv")
     assert frame["customer_id"].tolist() == ["c1"] and report.columns[0] == "customer_id"
@@ -111,3 +112,40 @@ def test_a_file_without_a_header_line_fails_with_a_short_message() -> None:
     with pytest.raises(ReviewsFormatError) as caught:
         read_reviews(io.BytesIO((wide + "\n").encode()), "wide.tsv")
     assert len(str(caught.value)) < 1200 and str(caught.value).endswith(", ...")
+
+
+def test_odd_ratings_are_skipped_and_counted_with_their_line_not_fatal() -> None:
+    lines = [
+        HEADER,  # 1
+        GOOD[0],  # 2
+        line("c5", "p5", "²"),  # 3: a Unicode digit (utf8_is_digit says yes)
+        line("c6", "p6", "12345678901234567890"),  # 4: digits, but past int64
+        line("c7", "p7", "٣"),  # 5: Arabic-Indic three
+        GOOD[1],  # 6
+    ]
+    frame, report = read_reviews(io.BytesIO(("\n".join(lines) + "\n").encode()), "odd.tsv")
+    assert frame["customer_id"].tolist() == ["c1", "c2"]
+    assert report.examples["lines whose star_rating is not an integer from 1 to 5"] == [3, 4, 5]
+
+
+def test_bad_dates_are_skipped_and_counted_and_good_ones_kept() -> None:
+    lines = [
+        HEADER,  # 1
+        line("c1", "p1", "5", "2015-08-31"),  # 2
+        line("c2", "p1", "4", "09/01/2015"),  # 3: not YYYY-MM-DD (would sort before 2015-... as text)
+        line("c3", "p1", "3", "2015-13-45"),  # 4: no such date
+        line("c4", "p1", "3", ""),  # 5: empty
+        line("c5", "p1", "2", "2015-02-28"),  # 6
+    ]
+    frame, report = read_reviews(io.BytesIO(("\n".join(lines) + "\n").encode()), "dates.tsv")
+    assert frame["customer_id"].tolist() == ["c1", "c5"]
+    assert report.skipped["lines whose review_date is not a date (YYYY-MM-DD)"] == 3
+    assert report.examples["lines whose review_date is not a date (YYYY-MM-DD)"] == [3, 4, 5]
+
+
+def test_line_numbers_count_blank_lines() -> None:
+    lines = [HEADER, GOOD[0], "", "", line("c9", "p9", "7"), GOOD[1]]  # the bad rating is on line 5
+    frame, report = read_reviews(io.BytesIO(("\n".join(lines) + "\n").encode()), "blank.tsv")
+    assert frame["customer_id"].tolist() == ["c1", "c2"]
+    assert report.examples["lines whose star_rating is not an integer from 1 to 5"] == [5]
+    assert report.skipped["blank lines"] == 2 and report.examples["blank lines"] == [3, 4]

@@ -179,7 +179,14 @@ def read_reviews(raw: BinaryIO, source: str, block_size: int = 8 << 20) -> tuple
         reader = pacsv.open_csv(
             stream,
             read_options=pacsv.ReadOptions(column_names=header, block_size=block_size, use_threads=False),
-            parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, invalid_row_handler=on_invalid_row),
+            parse_options=pacsv.ParseOptions(
+                # Blank lines are parsed (as rows of empty fields) rather than dropped
+                # uncounted, so they are reported and every later line number is right.
+                delimiter="\t",
+                quote_char=False,
+                ignore_empty_lines=False,
+                invalid_row_handler=on_invalid_row,
+            ),
             convert_options=pacsv.ConvertOptions(
                 include_columns=wanted, column_types={c: pa.string() for c in wanted}, strings_can_be_null=False
             ),
@@ -230,23 +237,41 @@ def _validate_batch(batch: pa.RecordBatch, first_row: int) -> tuple[pd.DataFrame
     customer = pc.utf8_trim_whitespace(batch.column("customer_id"))
     product = pc.utf8_trim_whitespace(batch.column("product_id"))
     rating_text = pc.utf8_trim_whitespace(batch.column("star_rating"))
-    is_digit = pc.fill_null(pc.utf8_is_digit(rating_text), False)
-    rating = pc.if_else(is_digit, rating_text, pa.scalar(None, pa.string())).cast(pa.int64(), safe=False)
-    rating_ok = pc.fill_null(pc.and_(pc.greater_equal(rating, 1), pc.less_equal(rating, 5)), False)
+    # ASCII digits only: utf8_is_digit also passes "²" or a 20-digit number, which then
+    # break the integer cast and with it the whole file.
+    rating_ok = pc.fill_null(pc.match_substring_regex(rating_text, r"^0*[1-5]$"), False)
+    rating = pc.if_else(rating_ok, rating_text, pa.scalar("0")).cast(pa.int64())
     ids_ok = pc.and_(pc.greater(pc.utf8_length(customer), 0), pc.greater(pc.utf8_length(product), 0))
-
-    problems: list[tuple[str, np.ndarray]] = []
-    bad_ids = np.flatnonzero(~ids_ok.to_numpy(zero_copy_only=False))
-    bad_rating = np.flatnonzero(~rating_ok.to_numpy(zero_copy_only=False) & ids_ok.to_numpy(zero_copy_only=False))
-    if len(bad_ids):
-        problems.append(("lines with an empty customer_id or product_id", bad_ids + first_row))
-    if len(bad_rating):
-        problems.append(("lines whose star_rating is not an integer from 1 to 5", bad_rating + first_row))
-    keep = pc.and_(ids_ok, rating_ok)
     if "review_date" in batch.schema.names:
         date = pc.utf8_trim_whitespace(batch.column("review_date"))
+        # The dedupe keeps the latest review by comparing these strings: only a real
+        # YYYY-MM-DD date (the corpus's format) compares as the date it is.
+        parsed = pc.strptime(date, format="%Y-%m-%d", unit="s", error_is_null=True)
+        iso = pc.match_substring_regex(date, r"^\d{4}-\d{2}-\d{2}$")
+        date_ok = pc.fill_null(pc.and_(iso, pc.is_valid(parsed)), False)
     else:
         date = pa.array([""] * batch.num_rows, pa.string())
+        date_ok = pa.array(np.ones(batch.num_rows, dtype=bool))
+
+    ok_ids = ids_ok.to_numpy(zero_copy_only=False)
+    ok_rating = rating_ok.to_numpy(zero_copy_only=False)
+    ok_date = date_ok.to_numpy(zero_copy_only=False)
+    problems: list[tuple[str, np.ndarray]] = []
+    # Each skipped line is counted once, under the first reason that applies.
+    empty = [
+        pc.equal(pc.utf8_length(col), 0).to_numpy(zero_copy_only=False) for col in (customer, product, rating_text)
+    ]
+    blank = empty[0] & empty[1] & empty[2]
+    for reason, bad in (
+        ("blank lines", blank),
+        ("lines with an empty customer_id or product_id", ~ok_ids & ~blank),
+        ("lines whose star_rating is not an integer from 1 to 5", ok_ids & ~ok_rating),
+        ("lines whose review_date is not a date (YYYY-MM-DD)", ok_ids & ok_rating & ~ok_date),
+    ):
+        rows = np.flatnonzero(bad)
+        if len(rows):
+            problems.append((reason, rows + first_row))
+    keep = pa.array(ok_ids & ok_rating & ok_date)
     frame = pd.DataFrame(
         {
             "customer_id": customer.filter(keep).to_numpy(zero_copy_only=False),
