@@ -149,3 +149,22 @@ def test_line_numbers_count_blank_lines() -> None:
     assert frame["customer_id"].tolist() == ["c1", "c2"]
     assert report.examples["lines whose star_rating is not an integer from 1 to 5"] == [5]
     assert report.skipped["blank lines"] == 2 and report.examples["blank lines"] == [3, 4]
+
+
+def test_invalid_utf8_in_an_id_is_a_counted_skip_with_its_true_line() -> None:
+    rows = [HEADER.encode(), GOOD[0].encode(), line("c\udcff", "p1", "5").encode("utf-8", "surrogateescape"),
+            GOOD[1].encode(), line("c4", "p\udcfe\udcfd", "4").encode("utf-8", "surrogateescape"), GOOD[2].encode()]  # fmt: skip
+    raw = b"\n".join(rows) + b"\n"  # invalid bytes on lines 3 and 5
+    frame, report = read_reviews(io.BytesIO(raw), "latin.tsv", block_size=64)
+    assert frame["customer_id"].tolist() == ["c1", "c2", "c3"]
+    assert report.examples["lines whose customer_id or product_id is not UTF-8"] == [3, 5]
+
+
+def test_a_lone_carriage_return_stays_inside_its_field() -> None:
+    title_with_cr = line("c5", "p5", "4").replace("\tx\tx\t", "\tbroken\rtitle\tx\t", 1)
+    lines = [HEADER, GOOD[0], title_with_cr, line("c9", "p9", "9"), GOOD[1]]  # the bad rating is on line 4
+    text = "\r\n".join(lines) + "\r\n"  # Windows line ends too
+    frame, report = read_reviews(io.BytesIO(text.encode()), "cr.tsv")
+    assert frame["customer_id"].tolist() == ["c1", "c5", "c2"]
+    assert report.lines_skipped == 1
+    assert report.examples["lines whose star_rating is not an integer from 1 to 5"] == [4]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import io
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -89,6 +90,40 @@ class ReadReport:
             "skipped_by_reason": dict(self.skipped),
             "example_lines": self.examples,
         }
+
+
+_LONE_CR = re.compile(rb"\r(?!\n)")
+
+
+class _LoneCarriageReturns(io.RawIOBase):
+    """The stream with every CR that does not end a line (CRLF) turned into a space.
+
+    The reviews have no quoting, and pyarrow's parser ends a line at a lone CR, so a
+    stray CR inside a text field (found in real review bodies) would split its line in
+    two and shift every later line number. A CR of CRLF is kept. Costs one scan for
+    b"\r" per block when there is none.
+    """
+
+    def __init__(self, inner: BinaryIO) -> None:
+        self.inner = inner
+        self.carry = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        want = len(buffer) - len(self.carry)
+        data = self.carry + (self.inner.read(want) if want > 0 else b"")
+        self.carry = b""
+        tail = b""
+        if data.endswith(b"\r"):  # is it CRLF? Only the next byte can say
+            self.carry = self.inner.read(1)
+            data, tail = data[:-1], (b"\r" if self.carry == b"\n" else b" ")
+        if b"\r" in data:
+            data = _LONE_CR.sub(b" ", data)
+        out = data + tail
+        buffer[: len(out)] = out
+        return len(out)
 
 
 def _open_text_stream(raw: BinaryIO) -> BinaryIO:
@@ -177,7 +212,7 @@ def read_reviews(raw: BinaryIO, source: str, block_size: int = 8 << 20) -> tuple
             log.info(report.summary())
             return _empty_frame(), report
         reader = pacsv.open_csv(
-            stream,
+            io.BufferedReader(_LoneCarriageReturns(stream), buffer_size=1 << 20),
             read_options=pacsv.ReadOptions(column_names=header, block_size=block_size, use_threads=False),
             parse_options=pacsv.ParseOptions(
                 # Blank lines are parsed (as rows of empty fields) rather than dropped
@@ -188,7 +223,10 @@ def read_reviews(raw: BinaryIO, source: str, block_size: int = 8 << 20) -> tuple
                 invalid_row_handler=on_invalid_row,
             ),
             convert_options=pacsv.ConvertOptions(
-                include_columns=wanted, column_types={c: pa.string() for c in wanted}, strings_can_be_null=False
+                include_columns=wanted,
+                column_types={c: pa.string() for c in wanted},
+                strings_can_be_null=False,
+                check_utf8=False,  # checked per batch instead: one bad byte must not fail the whole file
             ),
         )
         for batch in reader:
@@ -233,17 +271,39 @@ def _empty_frame() -> pd.DataFrame:
     )
 
 
+def _valid_utf8(column: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
+    """The column with invalid UTF-8 values made empty, and which rows they were (None: all valid)."""
+    try:
+        column.validate(full=True)  # C++: checks every value's UTF-8
+        return column, None
+    except pa.ArrowInvalid:
+        pass
+    values, bad = [], []
+    for i, raw in enumerate(column.cast(pa.binary()).to_pylist()):  # rare: only for a batch with bad bytes
+        try:
+            values.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            values.append("")
+            bad.append(i)
+    return pa.array(values, pa.string()), np.asarray(bad, dtype=np.int64)
+
+
 def _validate_batch(batch: pa.RecordBatch, first_row: int) -> tuple[pd.DataFrame, list[tuple[str, np.ndarray]]]:
-    customer = pc.utf8_trim_whitespace(batch.column("customer_id"))
-    product = pc.utf8_trim_whitespace(batch.column("product_id"))
-    rating_text = pc.utf8_trim_whitespace(batch.column("star_rating"))
+    columns, not_utf8 = {}, np.zeros(batch.num_rows, dtype=bool)
+    for name in batch.schema.names:
+        columns[name], bad = _valid_utf8(batch.column(name))
+        if bad is not None and name in ("customer_id", "product_id"):
+            not_utf8[bad] = True  # (a bad rating or date is emptied and counted as such below)
+    customer = pc.utf8_trim_whitespace(columns["customer_id"])
+    product = pc.utf8_trim_whitespace(columns["product_id"])
+    rating_text = pc.utf8_trim_whitespace(columns["star_rating"])
     # ASCII digits only: utf8_is_digit also passes "²" or a 20-digit number, which then
     # break the integer cast and with it the whole file.
     rating_ok = pc.fill_null(pc.match_substring_regex(rating_text, r"^0*[1-5]$"), False)
     rating = pc.if_else(rating_ok, rating_text, pa.scalar("0")).cast(pa.int64())
     ids_ok = pc.and_(pc.greater(pc.utf8_length(customer), 0), pc.greater(pc.utf8_length(product), 0))
     if "review_date" in batch.schema.names:
-        date = pc.utf8_trim_whitespace(batch.column("review_date"))
+        date = pc.utf8_trim_whitespace(columns["review_date"])
         # The dedupe keeps the latest review by comparing these strings: only a real
         # YYYY-MM-DD date (the corpus's format) compares as the date it is.
         parsed = pc.strptime(date, format="%Y-%m-%d", unit="s", error_is_null=True)
@@ -263,15 +323,16 @@ def _validate_batch(batch: pa.RecordBatch, first_row: int) -> tuple[pd.DataFrame
     ]
     blank = empty[0] & empty[1] & empty[2]
     for reason, bad in (
-        ("blank lines", blank),
-        ("lines with an empty customer_id or product_id", ~ok_ids & ~blank),
+        ("blank lines", blank & ~not_utf8),
+        ("lines whose customer_id or product_id is not UTF-8", not_utf8),
+        ("lines with an empty customer_id or product_id", ~ok_ids & ~blank & ~not_utf8),
         ("lines whose star_rating is not an integer from 1 to 5", ok_ids & ~ok_rating),
         ("lines whose review_date is not a date (YYYY-MM-DD)", ok_ids & ok_rating & ~ok_date),
     ):
         rows = np.flatnonzero(bad)
         if len(rows):
             problems.append((reason, rows + first_row))
-    keep = pa.array(ok_ids & ok_rating & ok_date)
+    keep = pa.array(ok_ids & ok_rating & ok_date & ~not_utf8)
     frame = pd.DataFrame(
         {
             "customer_id": customer.filter(keep).to_numpy(zero_copy_only=False),
