@@ -92,14 +92,28 @@ class ErrorLineTee:
         self.stream = stream
         self.errors: list[str] = []
         self._partial = ""
+        self._last_is_new = False  # the last non-blank line added an error
+
+    # Python prints a chained exception's causes first, each followed by one of these: such a
+    # cause is the detail, the last exception of the traceback the reason.
+    CAUSE_MARKERS = ("The above exception was the direct cause", "During handling of the above exception")
 
     def write(self, text: str) -> int:
         self._partial += text
         *lines, self._partial = self._partial.split("\n")
         for line in lines:
-            match = self.PATTERN.match(line.strip())
-            if match and not any(e.endswith(f": {match.group(2)}") for e in self.errors):
-                self.errors.append(f"{match.group(1)}: {match.group(2)}")
+            stripped = line.strip()
+            if self.errors and stripped.startswith(self.CAUSE_MARKERS) and self._last_is_new:
+                self.errors.pop()  # the line before was a cause, not the reason
+                self._last_is_new = False
+                continue
+            match = self.PATTERN.match(stripped)
+            if match:
+                self._last_is_new = not any(e.endswith(f": {match.group(2)}") for e in self.errors)
+                if self._last_is_new:
+                    self.errors.append(f"{match.group(1)}: {match.group(2)}")
+            elif stripped:
+                self._last_is_new = False
         return self.stream.write(text)
 
     def flush(self) -> None:
