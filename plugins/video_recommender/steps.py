@@ -19,7 +19,7 @@ from video_recommender.data.preprocess import preprocess
 from video_recommender.data.recordio import SparseRows, encode_sparse
 from video_recommender.data.reviews import read_reviews
 from video_recommender.layout import RunPaths
-from video_recommender.storage import PathLike, uri, write_atomically
+from video_recommender.storage import PathLike, open_atomically, uri, write_atomically
 
 log = logging.getLogger(__name__)
 TEST_RECORDS_PER_FILE = 10_000
@@ -44,8 +44,10 @@ def _write_json(path: PathLike, data: dict) -> None:
 
 def generate_input(run: RunPaths, scale: float, seed: int) -> dict:
     """Write the embedded default input (synthetic reviews) for this run."""
-    frame, summary = synthetic.generate_reviews(scale=scale, seed=seed)
-    write_atomically(run.input, synthetic.reviews_to_tsv_gz(frame))
+    table, summary = synthetic.generate_table(scale=scale, seed=seed)
+    with open_atomically(run.input) as fh:
+        synthetic.write_reviews_tsv_gz(table, fh)
+    del table
     log.info("generated %d synthetic reviews (scale %s, seed %d) at %s", summary.reviews, scale, seed, run.input)
     return {
         "reviews": summary.reviews,

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 PathLike = Any  # pathlib.Path or ObjectStoragePath: both offer open/read_bytes/iterdir/rglob/mkdir
 Resolver = Callable[[str], PathLike]
@@ -92,14 +94,27 @@ def _fsync_directory(folder: Path) -> None:
         os.close(fd)
 
 
-def write_atomically(path: PathLike, data: bytes) -> None:
-    """Write ``data`` so that readers never see half a file, and say which path failed.
+def _storage_error(path: PathLike, exc: OSError) -> StorageError:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    error = StorageError(f"{uri(path)}: cannot write ({reason})")
+    error.errno = exc.errno  # ENOSPC, EROFS ... for callers that branch on it
+    return error
 
-    Locally: write a temporary sibling, fsync it, rename it over the target and fsync
-    the folder, so a crash leaves the old file or the new one, never a torn or empty
-    one (rename alone is atomic for readers, not durable). On object storage a single
-    PUT is already all-or-nothing.
+
+@contextmanager
+def open_atomically(path: PathLike) -> Iterator[BinaryIO]:
+    """A binary file to write ``path`` through, published only when the block ends without error.
+
+    Locally: a temporary sibling, fsynced, renamed over the target, and the folder
+    fsynced, so a crash leaves the old file or the new one, never a torn or empty one
+    (rename alone is atomic for readers, not durable). On object storage the bytes go
+    to a local temporary file first and are uploaded once at the end (``put_file``:
+    one PUT, or a multipart upload that S3 assembles only when every part is in), so
+    a failed writer never leaves half an object and memory does not grow with the file.
+    Errors of the storage name the path; an error raised by the caller's block passes
+    through unchanged (and nothing is published).
     """
+    body = _Body()
     try:
         if is_local(path):
             target = local_path(path)
@@ -108,7 +123,8 @@ def write_atomically(path: PathLike, data: bytes) -> None:
             tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
             try:
                 with open(tmp, "wb") as fh:
-                    fh.write(data)
+                    with body:
+                        yield fh
                     fh.flush()
                     os.fsync(fh.fileno())
                 os.replace(tmp, target)
@@ -116,14 +132,46 @@ def write_atomically(path: PathLike, data: bytes) -> None:
             finally:
                 tmp.unlink(missing_ok=True)
         else:
-            path.write_bytes(data)
+            with tempfile.NamedTemporaryFile(prefix="upload-", suffix=".tmp") as spool:
+                with body:
+                    yield spool
+                spool.flush()
+                path.fs.put_file(spool.name, path.path)
     except StorageError:
         raise
     except OSError as exc:
-        reason = exc.strerror or str(exc) or type(exc).__name__
-        error = StorageError(f"{uri(path)}: cannot write ({reason})")
-        error.errno = exc.errno  # ENOSPC, EROFS ... for callers that branch on it
-        raise error from exc
+        if exc is body.error:
+            raise
+        raise _storage_error(path, exc) from exc
+
+
+class _Body:
+    """Remembers the exception the caller's ``with`` block raised, to tell it from ours."""
+
+    error: BaseException | None = None
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: BaseException | None, tb: object) -> bool:
+        self.error = error
+        return False
+
+
+def write_atomically(path: PathLike, data: bytes) -> None:
+    """Write ``data`` so that readers never see half a file, and say which path failed.
+
+    Locally as ``open_atomically``; on object storage a single PUT of the bytes, which
+    is already all-or-nothing.
+    """
+    if is_local(path):
+        with open_atomically(path) as fh:
+            fh.write(data)
+        return
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise _storage_error(path, exc) from exc
 
 
 def list_files(prefix: PathLike) -> list[PathLike]:
