@@ -6,18 +6,20 @@ and returns a small JSON-able summary (the task's XCom).
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import logging
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from video_recommender.data import synthetic
-from video_recommender.data.preprocess import preprocess
+from video_recommender.data.preprocess import CHUNK_ROWS, SPLIT_NAMES, preprocess_blocks
 from video_recommender.data.recordio import SparseRows, encode_sparse
-from video_recommender.data.reviews import read_reviews
+from video_recommender.data.reviews import ReviewReader
 from video_recommender.layout import RunPaths
 from video_recommender.storage import PathLike, open_atomically, uri, write_atomically
 
@@ -27,15 +29,28 @@ LIKE_THRESHOLD = 4  # binary_classifier label: 1 when star_rating >= 4 ("liked")
 PREDICTOR_TYPES = ("regressor", "binary_classifier")
 
 
-def _write_parquet(path: PathLike, frame: pd.DataFrame) -> None:
-    buf = io.BytesIO()
-    frame.to_parquet(buf, index=False)
-    write_atomically(path, buf.getvalue())
+def _write_parquet_chunks(path: PathLike, chunks: Iterator[pd.DataFrame]) -> None:
+    """DataFrames with the same columns as one Parquet file, a row group per chunk."""
+    with open_atomically(path) as fh:
+        writer = None
+        for frame in chunks:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            writer = writer or pq.ParquetWriter(fh, table.schema)
+            writer.write_table(table)
+        if writer is not None:
+            writer.close()
 
 
-def _read_parquet(path: PathLike) -> pd.DataFrame:
+def _write_table(path: PathLike, table: pa.Table) -> None:
+    with open_atomically(path) as fh:
+        pq.write_table(table, fh)
+
+
+def _iter_parquet(path: PathLike, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """A Parquet file's rows in order, ``chunk_rows`` at a time."""
     with path.open("rb") as fh:
-        return pd.read_parquet(io.BytesIO(fh.read()))
+        for batch in pq.ParquetFile(fh).iter_batches(batch_size=chunk_rows):
+            yield batch.to_pandas()
 
 
 def _write_json(path: PathLike, data: dict) -> None:
@@ -60,19 +75,25 @@ def generate_input(run: RunPaths, scale: float, seed: int) -> dict:
 
 
 def preprocess_step(input_path: PathLike, run: RunPaths, seed: int = 42) -> dict:
-    """Read reviews from ``input_path``, filter/dedupe/index/split, write the splits as Parquet."""
+    """Read reviews from ``input_path``, filter/dedupe/index/split, write the splits as Parquet.
+
+    Streamed end to end (``ReviewReader`` blocks into ``preprocess_blocks``, the splits
+    out in chunks), so memory does not grow with the rows read.
+    """
     source = uri(input_path)
     if not input_path.exists():
         raise FileNotFoundError(f"{source}: input file not found")
     with input_path.open("rb") as fh:
-        reviews, report = read_reviews(fh, source)
+        reader = ReviewReader(fh, source)
+        result = preprocess_blocks(reader, source=source, seed=seed)
+    report = reader.report
     if report.lines_skipped:
         log.warning(report.summary())
-    result = preprocess(reviews, source=source, seed=seed)
-    for name in ("train", "validate", "test"):
-        _write_parquet(run.preprocessed / f"{name}.parquet", getattr(result, name))
-    _write_parquet(run.preprocessed / "customers.parquet", pd.DataFrame({"customer_id": result.customer_ids}))
-    _write_parquet(run.preprocessed / "videos.parquet", pd.DataFrame({"product_id": result.video_ids}))
+    for name in SPLIT_NAMES:
+        _write_parquet_chunks(run.preprocessed / f"{name}.parquet", result.iter_split(name))
+    _write_table(run.preprocessed / "customers.parquet", pa.table({"customer_id": result.customer_ids}))
+    _write_table(run.preprocessed / "videos.parquet", pa.table({"product_id": result.video_ids}))
+    mean_rating, like_rate = result.train_rating_stats(LIKE_THRESHOLD)
     summary = {
         "input": source,
         "read": report.as_dict(),
@@ -80,8 +101,8 @@ def preprocess_step(input_path: PathLike, run: RunPaths, seed: int = 42) -> dict
         "n_customers": result.n_customers,
         "n_videos": result.n_videos,
         "feature_dim": result.feature_dim,
-        "train_mean_rating": float(result.train["star_rating"].mean()),
-        "train_like_rate": float((result.train["star_rating"] >= LIKE_THRESHOLD).mean()),
+        "train_mean_rating": mean_rating,
+        "train_like_rate": like_rate,
     }
     _write_json(run.preprocessed / "summary.json", summary)
     return summary
@@ -124,24 +145,29 @@ def prepare_step(run: RunPaths, predictor_type: str = "regressor", shards: int =
     n_customers, feature_dim = pre["n_customers"], pre["feature_dim"]
     written: dict[str, list[str]] = {}
     for name in ("train", "validate", "test"):
-        frame = _read_parquet(run.preprocessed / f"{name}.parquet")
-        rows = one_hot_rows(frame, n_customers, feature_dim)
-        labels = labels_for(frame["star_rating"].to_numpy(), predictor_type)
-        folder = run.recordio / name
+        n_rows = pre["counts"][f"{name}_rows"]
         if name == "test":
-            starts = range(0, max(rows.n_rows, 1), TEST_RECORDS_PER_FILE)
-            parts = [
-                (f"test_{i:05d}.protobuf", s, min(s + TEST_RECORDS_PER_FILE, rows.n_rows)) for i, s in enumerate(starts)
-            ]
+            bounds = [(lo, min(lo + TEST_RECORDS_PER_FILE, n_rows)) for lo in range(0, max(n_rows, 1), TEST_RECORDS_PER_FILE)]
         else:
-            parts = [
-                (f"{name}_{i:05d}.protobuf", lo, hi) for i, (lo, hi) in enumerate(shard_bounds(rows.n_rows, shards))
-            ]
-        written[name] = []
-        for filename, lo, hi in parts:
-            write_atomically(folder / filename, encode_sparse(rows.slice_rows(lo, hi), labels[lo:hi]))
-            written[name].append(filename)
-        log.info("%s: %d records in %d RecordIO file(s) under %s", name, rows.n_rows, len(parts), folder)
+            bounds = shard_bounds(n_rows, shards)
+        parts = [(f"{name}_{i:05d}.protobuf", hi - lo) for i, (lo, hi) in enumerate(bounds)]
+        folder = run.recordio / name
+        chunks = _iter_parquet(run.preprocessed / f"{name}.parquet")
+        pending = pd.DataFrame()
+        for filename, size in parts:
+            # Chunks of the split stream across file boundaries; RecordIO records stand
+            # alone, so a file written chunk by chunk has the bytes of one written at once.
+            with open_atomically(folder / filename) as fh:
+                left = size
+                while left > 0:
+                    if pending.empty:
+                        pending = next(chunks)
+                    piece, pending = pending.iloc[:left], pending.iloc[left:]
+                    labels = labels_for(piece["star_rating"].to_numpy(), predictor_type)
+                    fh.write(encode_sparse(one_hot_rows(piece, n_customers, feature_dim), labels))
+                    left -= len(piece)
+        written[name] = [filename for filename, _ in parts]
+        log.info("%s: %d records in %d RecordIO file(s) under %s", name, n_rows, len(parts), folder)
     summary = {
         "feature_dim": feature_dim,
         "predictor_type": predictor_type,

@@ -12,7 +12,7 @@ import re
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -102,7 +102,7 @@ def _storage_error(path: PathLike, exc: OSError) -> StorageError:
 
 
 @contextmanager
-def open_atomically(path: PathLike) -> Iterator[BinaryIO]:
+def open_atomically(path: PathLike) -> Generator[BinaryIO]:
     """A binary file to write ``path`` through, published only when the block ends without error.
 
     Locally: a temporary sibling, fsynced, renamed over the target, and the folder

@@ -1,0 +1,171 @@
+"""Pre-processing + prepare: the original sample's algorithm vs this project's steps, same input, one run.
+
+The original (aws-samples/sagemaker-ml-workflow-with-apache-airflow, src/pipeline/
+preprocess.py and prepare.py) is re-implemented here as it worked, to compare on this
+machine: pandas ``read_csv`` of every column, the long-tail filter by merges,
+``drop_duplicates``, customer/video indexes by merges, a shuffled 60/20/20 split
+staged as CSV files, then the CSVs read back, one-hot rows built in a scipy
+``lil_matrix``, and RecordIO-protobuf written one protobuf object per row, as the
+SageMaker SDK v2's ``write_spmatrix_to_sparse_tensor`` does.
+
+Each side runs in a fresh process; the figures are its wall time and peak resident
+memory (VmHWM). ``--scale 10`` (about 46 M reviews) with ``--only project`` shows the
+project's peak does not grow with the rows.
+
+    .venv/bin/pip install scipy==1.18.0   # the original's lil_matrix (MWAA's constraints pin it)
+    .venv/bin/python benchmarks/preprocess_vs_original.py [--scale 1.0] [--only project|original]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "plugins"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+
+def peak_mib() -> float:
+    line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
+def run_original(source: Path, work: Path) -> dict:
+    import numpy as np
+    import pandas as pd
+    from recordio_encode import per_row_protobuf
+    from scipy.sparse import lil_matrix
+
+    from video_recommender.data.recordio import SparseRows
+
+    start = time.perf_counter()
+    df = pd.read_csv(source, sep="\t", on_bad_lines="skip")
+    df = df[["customer_id", "product_id", "star_rating", "product_title"]]
+    customers = df["customer_id"].value_counts()
+    products = df["product_id"].value_counts()
+    customers = customers[customers >= 5]
+    products = products[products >= 10]
+    reduced = df.merge(pd.DataFrame({"customer_id": customers.index})).merge(
+        pd.DataFrame({"product_id": products.index})
+    )
+    reduced = reduced.drop_duplicates(["customer_id", "product_id"])
+    customers = reduced["customer_id"].value_counts()
+    products = reduced["product_id"].value_counts()
+    reduced = reduced.merge(
+        pd.DataFrame({"customer_id": customers.index, "customer": np.arange(len(customers))})
+    ).merge(pd.DataFrame({"product_id": products.index, "product": np.arange(len(products))}))
+    ratings = reduced[["customer", "product", "star_rating"]]
+    shuffled = ratings.sample(frac=1, random_state=42)
+    cut = [0, int(0.6 * len(ratings)), int(0.8 * len(ratings)), len(ratings)]
+    parts = [shuffled.iloc[lo:hi] for lo, hi in itertools.pairwise(cut)]
+    for name, part in zip(("train", "validate", "test"), parts, strict=True):
+        part.to_csv(work / f"{name}.csv", index=False)
+    preprocess_seconds = time.perf_counter() - start
+
+    frames = {name: pd.read_csv(work / f"{name}.csv") for name in ("train", "validate", "test")}
+    everything = pd.concat(frames.values())
+    n_customers = everything["customer"].nunique()
+    n_cols = n_customers + everything["product"].nunique()
+    for name, frame in frames.items():
+        values = frame.to_numpy()
+        matrix = lil_matrix((len(frame), n_cols), dtype=np.float32)
+        rows = np.arange(len(frame))
+        matrix[rows, values[:, 0]] = 1
+        matrix[rows, n_customers + values[:, 1]] = 1
+        csr = matrix.tocsr()
+        labels = values[:, 2].astype(np.float32)
+        chunk = len(frame) if name != "test" else 10_000
+        for i, lo in enumerate(range(0, len(frame), chunk)):
+            piece = csr[lo : lo + chunk]
+            data = per_row_protobuf(SparseRows(piece.indptr, piece.indices, piece.data, n_cols), labels[lo : lo + chunk])
+            (work / f"{name}_{i}.protobuf").write_bytes(data)
+    return {
+        "seconds": time.perf_counter() - start,
+        "preprocess_seconds": preprocess_seconds,
+        "rows": {name: len(frame) for name, frame in frames.items()},
+        "peak_mib": peak_mib(),
+    }
+
+
+def run_project(source: Path, work: Path) -> dict:
+    from video_recommender import steps
+    from video_recommender.layout import RunPaths
+
+    run = RunPaths(work / "run")
+    start = time.perf_counter()
+    summary = steps.preprocess_step(source, run)
+    preprocess_seconds = time.perf_counter() - start
+    steps.prepare_step(run)
+    return {
+        "seconds": time.perf_counter() - start,
+        "preprocess_seconds": preprocess_seconds,
+        "rows": {name: summary["counts"][f"{name}_rows"] for name in ("train", "validate", "test")},
+        "peak_mib": peak_mib(),
+    }
+
+
+def child(side: str, source: Path, work: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", side, "--input", str(source), "--work", str(work)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if done.returncode:
+        raise SystemExit(f"{side} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="generated input size (1.0 = the original's)")
+    parser.add_argument("--input", type=Path, help="a reviews .tsv.gz to use instead of generated data")
+    parser.add_argument("--only", choices=("project", "original"))
+    parser.add_argument("--child", choices=("project", "original"), help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        result = (run_project if args.child == "project" else run_original)(args.input, args.work)
+        print(json.dumps(result))
+        return
+
+    from video_recommender.data.synthetic import generate_table, write_reviews_tsv_gz
+    from video_recommender.storage import open_atomically
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source = args.input
+        if source is None:
+            source = Path(tmp) / "reviews.tsv.gz"
+            generated = time.perf_counter()
+            table, summary = generate_table(args.scale, seed=42)
+            with open_atomically(source) as fh:
+                write_reviews_tsv_gz(table, fh)
+            del table
+            print(
+                f"input: {summary.reviews:,} generated reviews (scale {args.scale}), "
+                f"{source.stat().st_size / 1e6:.0f} MB gzip, generated in {time.perf_counter() - generated:.1f} s"
+            )
+        sides = [args.only] if args.only else ["original", "project"]
+        results = {}
+        for side in sides:
+            work = Path(tmp) / side
+            work.mkdir()
+            results[side] = child(side, source, work)
+        print(f"{'':<28}{'wall s':>9}{'of it preprocess s':>20}{'peak RSS MiB':>14}   train/validate/test rows")
+        for side, r in results.items():
+            name = "original sample's algorithm" if side == "original" else "this project's steps"
+            rows = "/".join(f"{n:,}" for n in r["rows"].values())
+            print(f"{name:<28}{r['seconds']:>9.1f}{r['preprocess_seconds']:>20.1f}{r['peak_mib']:>14,.0f}   {rows}")
+        if len(results) == 2:
+            ratio = results["original"]["seconds"] / results["project"]["seconds"]
+            print(f"speed-up: {ratio:.1f}x wall; peak memory {results['project']['peak_mib']:,.0f} MiB "
+                  f"vs {results['original']['peak_mib']:,.0f} MiB")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
