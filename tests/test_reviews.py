@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 
+import pandas as pd
 import pytest
 
 from video_recommender.data.reviews import REVIEW_COLUMNS, ReviewsFormatError, read_reviews
@@ -168,3 +169,42 @@ def test_a_lone_carriage_return_stays_inside_its_field() -> None:
     assert frame["customer_id"].tolist() == ["c1", "c5", "c2"]
     assert report.lines_skipped == 1
     assert report.examples["lines whose star_rating is not an integer from 1 to 5"] == [4]
+
+
+def test_clean_blocks_take_the_fast_parser_and_agree_with_the_exact_one(monkeypatch) -> None:
+    """polars parses clean blocks; pyarrow's serial reader re-parses a block with a bad line. Same rows either way."""
+    from video_recommender.data import reviews
+
+    lines = [HEADER] + [line(f"c{i}", f"p{i % 7}", str(1 + i % 5), f"20{10 + i % 6}-0{1 + i % 9}-1{i % 10}") for i in range(4000)]  # fmt: skip
+    lines[3001] = "broken"  # line 3002
+    lines[3500] = line("c", "p", "5", "2015-02-30")  # line 3501: not a calendar date
+    raw = ("\n".join(lines) + "\n").encode()
+    paths: list[str] = []
+    fast, exact = reviews.ReviewReader._parse_fast, reviews.ReviewReader._parse_exact
+
+    def spy_fast(self, block, n_lines):
+        parsed = fast(self, block, n_lines)
+        paths.append("fast" if parsed is not None else "exact")
+        return parsed
+
+    monkeypatch.setattr(reviews.ReviewReader, "_parse_fast", spy_fast)
+    frame, report = read_reviews(io.BytesIO(raw), "mixed.tsv", block_size=8192)
+    assert "fast" in paths and "exact" in paths
+    assert report.examples["lines without 15 tab-separated fields"] == [3002]
+    assert report.examples["lines whose review_date is not a date (YYYY-MM-DD)"] == [3501]
+
+    monkeypatch.setattr(reviews.ReviewReader, "_parse_fast", lambda self, block, n_lines: None)
+    exact_frame, exact_report = read_reviews(io.BytesIO(raw), "mixed.tsv", block_size=8192)
+    pd.testing.assert_frame_equal(frame, exact_frame)
+    assert report.as_dict() == exact_report.as_dict()
+    assert len(frame) == 3998 and exact is reviews.ReviewReader._parse_exact
+
+
+def test_an_endless_line_is_a_short_error_with_its_number(monkeypatch) -> None:
+    from video_recommender.data import reviews
+
+    monkeypatch.setattr(reviews, "MAX_LINE_BYTES", 1000)
+    raw = (HEADER + "\n" + GOOD[0] + "\n" + "y" * 5000).encode()
+    with pytest.raises(ReviewsFormatError, match=r"long\.tsv: line 3 is longer than 1,000 bytes") as caught:
+        read_reviews(io.BytesIO(raw), "long.tsv", block_size=100)
+    assert len(str(caught.value)) < 200

@@ -107,3 +107,26 @@ def test_shard_bounds_cover_every_row_once() -> None:
     assert steps.shard_bounds(10, 3) == [(0, 3), (3, 6), (6, 10)]
     assert steps.shard_bounds(2, 4) == [(0, 1), (1, 2)]  # never an empty shard
     assert steps.shard_bounds(0, 4) == [(0, 0)]
+
+
+def test_reruns_write_the_same_bytes_and_chunking_changes_none(tmp_path: Path, demo_reviews: Path, monkeypatch) -> None:
+    """Splits and RecordIO are streamed in chunks; the chunk size must not show in any output byte."""
+    whole, chunked, again = (RunPaths(tmp_path / name) for name in ("whole", "chunked", "again"))
+    for run in (whole, again):
+        steps.preprocess_step(demo_reviews, run)
+        steps.prepare_step(run, shards=2)
+    monkeypatch.setattr(steps, "CHUNK_ROWS", 777)  # row groups and RecordIO pieces cross shard and file edges
+    steps.preprocess_step(demo_reviews, chunked)
+    steps.prepare_step(chunked, shards=2)
+
+    def files(run: RunPaths, pattern: str) -> dict[str, bytes]:
+        return {p.relative_to(run.root).as_posix(): p.read_bytes() for p in sorted(run.root.rglob(pattern)) if p.is_file()}
+
+    assert files(whole, "*") == files(again, "*")  # a rerun: byte-identical
+    assert len(files(whole, "*.protobuf")) > 3
+    assert files(whole, "*.protobuf") == files(chunked, "*.protobuf")
+    import pandas as pd
+
+    for name in ("train", "validate", "test"):
+        part = f"preprocessed/{name}.parquet"
+        pd.testing.assert_frame_equal(pd.read_parquet(whole.root / part), pd.read_parquet(chunked.root / part))

@@ -46,10 +46,10 @@ def _write_table(path: PathLike, table: pa.Table) -> None:
         pq.write_table(table, fh)
 
 
-def _iter_parquet(path: PathLike, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
-    """A Parquet file's rows in order, ``chunk_rows`` at a time."""
+def _iter_parquet(path: PathLike) -> Iterator[pd.DataFrame]:
+    """A Parquet file's rows in order, ``CHUNK_ROWS`` at a time."""
     with path.open("rb") as fh:
-        for batch in pq.ParquetFile(fh).iter_batches(batch_size=chunk_rows):
+        for batch in pq.ParquetFile(fh).iter_batches(batch_size=CHUNK_ROWS):
             yield batch.to_pandas()
 
 
@@ -90,7 +90,7 @@ def preprocess_step(input_path: PathLike, run: RunPaths, seed: int = 42) -> dict
     if report.lines_skipped:
         log.warning(report.summary())
     for name in SPLIT_NAMES:
-        _write_parquet_chunks(run.preprocessed / f"{name}.parquet", result.iter_split(name))
+        _write_parquet_chunks(run.preprocessed / f"{name}.parquet", result.iter_split(name, CHUNK_ROWS))
     _write_table(run.preprocessed / "customers.parquet", pa.table({"customer_id": result.customer_ids}))
     _write_table(run.preprocessed / "videos.parquet", pa.table({"product_id": result.video_ids}))
     mean_rating, like_rate = result.train_rating_stats(LIKE_THRESHOLD)

@@ -449,8 +449,8 @@ def _dates(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
     except pa.ArrowInvalid:
         pass
     parsed = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True)
-    iso = pc.match_substring_regex(text, r"^\d{4}-\d{2}-\d{2}$")
-    ok = pc.fill_null(pc.and_(iso, pc.is_valid(parsed)), False)
+    # strptime rolls 2015-02-30 over to 2015-03-02: a real date is one that prints back as itself.
+    ok = pc.fill_null(pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), text), False)
     days = pc.fill_null(pc.if_else(ok, parsed, None).cast(pa.date32()).cast(pa.int32()), 0)
     return days, ok.to_numpy(zero_copy_only=False)
 
