@@ -84,7 +84,9 @@ def run_original(source: Path, work: Path) -> dict:
         chunk = len(frame) if name != "test" else 10_000
         for i, lo in enumerate(range(0, len(frame), chunk)):
             piece = csr[lo : lo + chunk]
-            data = per_row_protobuf(SparseRows(piece.indptr, piece.indices, piece.data, n_cols), labels[lo : lo + chunk])
+            data = per_row_protobuf(
+                SparseRows(piece.indptr, piece.indices, piece.data, n_cols), labels[lo : lo + chunk]
+            )
             (work / f"{name}_{i}.protobuf").write_bytes(data)
     return {
         "seconds": time.perf_counter() - start,

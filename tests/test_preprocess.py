@@ -92,8 +92,8 @@ def reference(frame: pd.DataFrame, seed: int = 42) -> tuple[pd.DataFrame, pd.Dat
     per_video = frame["product_id"].map(frame["product_id"].value_counts())
     kept = frame[(per_customer >= 5) & (per_video >= 10)].assign(seq=lambda f: np.arange(len(f)))
     dates = pd.to_datetime(kept["review_date"], format="%Y-%m-%d")
-    latest = kept.assign(date=dates).sort_values(["date", "seq"]).drop_duplicates(
-        ["customer_id", "product_id"], keep="last"
+    latest = (
+        kept.assign(date=dates).sort_values(["date", "seq"]).drop_duplicates(["customer_id", "product_id"], keep="last")
     )
     customers = {c: i for i, c in enumerate(sorted(latest["customer_id"].unique()))}
     videos = {v: i for i, v in enumerate(sorted(latest["product_id"].unique()))}

@@ -120,7 +120,9 @@ def test_reruns_write_the_same_bytes_and_chunking_changes_none(tmp_path: Path, d
     steps.prepare_step(chunked, shards=2)
 
     def files(run: RunPaths, pattern: str) -> dict[str, bytes]:
-        return {p.relative_to(run.root).as_posix(): p.read_bytes() for p in sorted(run.root.rglob(pattern)) if p.is_file()}
+        return {
+            p.relative_to(run.root).as_posix(): p.read_bytes() for p in sorted(run.root.rglob(pattern)) if p.is_file()
+        }
 
     assert files(whole, "*") == files(again, "*")  # a rerun: byte-identical
     assert len(files(whole, "*.protobuf")) > 3

@@ -147,7 +147,9 @@ def prepare_step(run: RunPaths, predictor_type: str = "regressor", shards: int =
     for name in ("train", "validate", "test"):
         n_rows = pre["counts"][f"{name}_rows"]
         if name == "test":
-            bounds = [(lo, min(lo + TEST_RECORDS_PER_FILE, n_rows)) for lo in range(0, max(n_rows, 1), TEST_RECORDS_PER_FILE)]
+            bounds = [
+                (lo, min(lo + TEST_RECORDS_PER_FILE, n_rows)) for lo in range(0, max(n_rows, 1), TEST_RECORDS_PER_FILE)
+            ]
         else:
             bounds = shard_bounds(n_rows, shards)
         parts = [(f"{name}_{i:05d}.protobuf", hi - lo) for i, (lo, hi) in enumerate(bounds)]

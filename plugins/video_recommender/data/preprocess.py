@@ -208,7 +208,9 @@ def preprocess_blocks(
     n_rows = sum(len(k.rating) for k in kept)
     counts["duplicates_dropped"] = counts["rows_after_filter"] - n_rows
     counts["rows_after_dedupe"] = n_rows
-    log.info("%s: %d duplicate customer-video pairs dropped, %d rows left", source, counts["duplicates_dropped"], n_rows)
+    log.info(
+        "%s: %d duplicate customer-video pairs dropped, %d rows left", source, counts["duplicates_dropped"], n_rows
+    )
     if n_rows == 0:
         raise NoRowsLeftError(
             f"{source}: no rows left after filtering ({counts['rows_read']} rows read; need customers with "
@@ -217,11 +219,16 @@ def preprocess_blocks(
 
     # Customers: the sorted ids of all partitions' present customers -> index.
     everyone = pl.concat(
-        [pl.DataFrame({"customer_id": k.customers, "part": np.full(len(k.customers), p, np.int32)}) for p, k in enumerate(kept)]
+        [
+            pl.DataFrame({"customer_id": k.customers, "part": np.full(len(k.customers), p, np.int32)})
+            for p, k in enumerate(kept)
+        ]
     ).with_row_index("local")
-    everyone = everyone.with_columns(
-        local=pl.col("local") - pl.col("local").min().over("part")
-    ).sort("customer_id").with_row_index("index")
+    everyone = (
+        everyone.with_columns(local=pl.col("local") - pl.col("local").min().over("part"))
+        .sort("customer_id")
+        .with_row_index("index")
+    )
     customer_ids = everyone["customer_id"].to_arrow()
     global_index = [np.empty(len(k.customers), np.int64) for k in kept]
     for (part,), group in everyone.group_by("part"):

@@ -314,9 +314,7 @@ class ReviewReader:
             return None
         table = frame.to_arrow()
         # An empty field reads as null: make it the empty string, as the exact reader has it.
-        return pa.table(
-            {c: pc.fill_null(table[f"column_{self.header.index(c) + 1}"], "") for c in self.wanted}
-        )
+        return pa.table({c: pc.fill_null(table[f"column_{self.header.index(c) + 1}"], "") for c in self.wanted})
 
     def _parse_exact(self, block: bytes, first_line: int) -> tuple[pa.Table, Callable[[np.ndarray], np.ndarray]]:
         """The block by pyarrow's serial reader: bad lines skipped and counted by their line numbers."""
@@ -367,7 +365,9 @@ class ReviewReader:
                 not_utf8[bad] = True  # (a bad rating or date is emptied and counted as such later)
         rows = np.flatnonzero(not_utf8)
         if len(rows):
-            self.report.note("lines whose customer_id or product_id is not UTF-8", line_of(rows[:MAX_EXAMPLES]).tolist(), len(rows))
+            self.report.note(
+                "lines whose customer_id or product_id is not UTF-8", line_of(rows[:MAX_EXAMPLES]).tolist(), len(rows)
+            )
             keep = pa.array(~not_utf8)
             columns = {name: col.filter(keep) for name, col in columns.items()}
             return pa.table(columns), partial(_line_of_kept, line_of, np.flatnonzero(~not_utf8))

@@ -184,9 +184,7 @@ def write_reviews_tsv_gz(table: pa.Table, sink: BinaryIO) -> None:
     """
     with igzip.IGzipFile(filename="", mode="wb", fileobj=sink, compresslevel=1, mtime=0) as gz:
         gz.write(("\t".join(table.column_names) + "\n").encode())
-        pacsv.write_csv(
-            table, gz, pacsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
-        )
+        pacsv.write_csv(table, gz, pacsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none"))
 
 
 def reviews_to_tsv_gz(reviews: pa.Table | pd.DataFrame) -> bytes:
