@@ -108,3 +108,18 @@ def test_processing_reads_only_s3_and_needs_exactly_one_source() -> None:
         processing_request(SETTINGS, "n", "preprocess", "s3://b/p", "r", input_uri="/home/me/reviews.tsv")
     with pytest.raises(ValueError, match="either an input_uri or a generate_scale"):
         processing_request(SETTINGS, "n", "preprocess", "s3://b/p", "r")
+
+
+def test_the_processing_container_installs_what_the_worker_pins() -> None:
+    """The job's pip pins equal MWAA's constraints (and requirements.txt for isal), so both run the same code."""
+    from video_recommender import processing_entry
+
+    repo = Path(__file__).resolve().parent.parent
+    pinned = {}
+    for name in ("requirements/constraints-3.3.1-py3.12.txt", "requirements/requirements.txt"):
+        for text in (repo / name).read_text().splitlines():
+            if "==" in text and not text.startswith(("#", "-")):
+                package, _, version = text.split("#")[0].strip().partition("==")
+                pinned[package.lower()] = version
+    pins = [pin for pins in processing_entry.RUNTIME_PACKAGES.values() for pin in pins]
+    assert pins and all(pinned.get(p.split("==")[0]) == p.split("==")[1] for p in pins), (pins, pinned.get("isal"))

@@ -17,24 +17,32 @@ run folder (``layout.RunPaths``):
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 CODE = Path(__file__).resolve().parent
-# pyarrow reads the reviews and writes Parquet; SageMaker's scikit-learn image may lack it.
-PYARROW = "pyarrow==25.0.0"
+# What the data steps import beyond numpy and pandas, at the versions the Airflow worker
+# has (MWAA's constraints; isal pinned in requirements.txt). SageMaker's scikit-learn
+# image lacks some of them; tests/test_processing.py checks these pins against those files.
+RUNTIME_PACKAGES = {
+    "pyarrow": ["pyarrow==25.0.0"],  # reads and writes Parquet, validates the reviews
+    "polars": ["polars==1.43.2", "polars-runtime-32==1.43.2"],  # parses the reviews, partitions, dedupes
+    "isal": ["isal==1.9.1"],  # inflates and deflates gzip
+}
 
 
 def _import_path() -> None:
     bundle = CODE / "video_recommender.zip"
     if bundle.exists():
         sys.path.insert(0, str(bundle))  # zipimport: the package is pure Python
-    try:
-        import pyarrow  # ruff: ignore[unused-import]
-    except ImportError:
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", PYARROW], check=True)
+    missing = [
+        pin for module, pins in RUNTIME_PACKAGES.items() if importlib.util.find_spec(module) is None for pin in pins
+    ]
+    if missing:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *missing], check=True)
 
 
 def main(argv: list[str] | None = None) -> int:
