@@ -42,9 +42,10 @@ import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
-PARTITIONS = 16
-MEMORY_ROWS = 4_000_000  # rows buffered before pass 1 spills its partitions to disk (about 35 bytes each)
-CHUNK_ROWS = 1_000_000  # rows per chunk when the splits are written out
+PARTITIONS = 64
+MEMORY_ROWS = 2_000_000  # rows buffered before pass 1 spills its partitions to disk (about 40 bytes each)
+VIDEO_COUNT_ROWS = 500_000  # per-block video counts held before they are merged
+CHUNK_ROWS = 500_000  # rows per chunk when the splits are written out and encoded
 SPLIT_NAMES = ("train", "validate", "test")
 _EPOCH = np.datetime64("1970-01-01", "D")
 
@@ -107,7 +108,10 @@ class Preprocessed:
 
     def train_rating_stats(self, like_threshold: int) -> tuple[float, float]:
         """Mean train rating and share of train ratings >= ``like_threshold``."""
-        ratings = np.bincount((self.keys[self.train_order] & 7).astype(np.int64), minlength=6)
+        ratings = np.zeros(8, dtype=np.int64)
+        for lo in range(0, len(self.train_order), CHUNK_ROWS):
+            ratings += np.bincount(self.keys[self.train_order[lo : lo + CHUNK_ROWS]] & 7, minlength=8)
+        ratings = ratings[:6]
         n = ratings.sum()
         return float(ratings @ np.arange(6) / n), float(ratings[like_threshold:].sum() / n)
 
@@ -263,13 +267,17 @@ def preprocess_blocks(
     order = np.random.default_rng(seed).permutation(n_rows)
     n_train = round(split[0] * n_rows)
     n_validate = round(split[1] * n_rows)
-    train_order, validate_rows, test_rows = np.split(order, [n_train, n_train + n_validate])
+    # Row numbers fit int32 below 2**31 rows: half the memory for the rest of the step.
+    index_type = np.int32 if n_rows < 2**31 else np.int64
+    train_order = order[:n_train].astype(index_type)
+    validate_rows = np.sort(order[n_train : n_train + n_validate]).astype(index_type)
+    test_rows = np.sort(order[n_train + n_validate :]).astype(index_type)
+    del order
     # FM trains on its records in file order, with no shuffle between epochs (real jobs'
     # logs, shared/reference/fm-real-optimizer.md), so train keeps the seeded random
     # order: sorted by customer, each mini-batch would see only a handful of customers
     # (at the DAG's defaults, validation RMSE 0.99 instead of 0.92 on MovieLens-100K).
     # Validate and test keep the canonical order.
-    validate_rows, test_rows = np.sort(validate_rows), np.sort(test_rows)
     for name, part in (("train", train_order), ("validate", validate_rows), ("test", test_rows)):
         counts[f"{name}_rows"] = len(part)
         if len(part) == 0:
@@ -304,6 +312,8 @@ class _Partitions:
             return
         self.rows += block.height
         self.video_count_parts.append(block.group_by("product_id").len())
+        if sum(part.height for part in self.video_count_parts) >= VIDEO_COUNT_ROWS + self.video_count_parts[0].height:
+            self._merge_video_counts()
         # polars' hash is stable within a polars version (pinned); it only decides
         # which partition a customer lands in, never the results.
         part = (block["customer_id"].hash(seed=0) % PARTITIONS).cast(pl.UInt32)

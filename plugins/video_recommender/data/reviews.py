@@ -190,7 +190,7 @@ class ReviewReader:
     checks report true line numbers.
     """
 
-    def __init__(self, raw: BinaryIO, source: str, block_size: int = 32 << 20) -> None:
+    def __init__(self, raw: BinaryIO, source: str, block_size: int = 16 << 20) -> None:
         self.source = source
         self.block_size = block_size
         self.stream = _open_text_stream(raw)
@@ -242,7 +242,7 @@ class ReviewReader:
         core while this thread parses the previous block. (isal's own ``igzip_threaded``
         does the inflating in a thread too, but copies every byte twice more on the way.)
         """
-        ahead: queue.Queue = queue.Queue(maxsize=2)
+        ahead: queue.Queue = queue.Queue(maxsize=1)
         stop = threading.Event()
 
         def hand_over(item: object) -> None:
