@@ -4,7 +4,7 @@ MWAA's smallest workers (mw1.small) have 2 GB. This runs the two data steps of t
 workflow on generated data at each scale in a fresh process and prints the peak
 resident memory, so you can tell when to run them as SageMaker Processing jobs.
 
-    .venv/bin/python benchmarks/worker_memory.py [--scales 0.05 0.25 0.5 1.0]
+    .venv/bin/python benchmarks/worker_memory.py [--scales 0.05 0.25 1.0 2.5 10.0]
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ CHILD = """
 import sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from video_recommender.data.synthetic import generate_reviews, reviews_to_tsv_gz
 from video_recommender import steps
 from video_recommender.layout import RunPaths
 
@@ -40,18 +39,20 @@ print(summary["read"]["rows_kept"], summary["counts"]["train_rows"], round(hwm_m
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scales", type=float, nargs="+", default=[0.05, 0.25, 0.5, 1.0])
+    parser.add_argument("--scales", type=float, nargs="+", default=[0.05, 0.25, 1.0, 2.5, 10.0])
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "plugins"))
-    from video_recommender.data.synthetic import generate_reviews, reviews_to_tsv_gz
+    from video_recommender.data.synthetic import generate_table, write_reviews_tsv_gz
+    from video_recommender.storage import open_atomically
 
     print(f"{'scale':>6}{'reviews':>12}{'train rows':>12}{'peak RSS MiB':>14}{'seconds':>9}")
     for scale in args.scales:
         with tempfile.TemporaryDirectory() as tmp:
             source = Path(tmp) / "reviews.tsv.gz"
-            frame, _ = generate_reviews(scale=scale, seed=42)
-            source.write_bytes(reviews_to_tsv_gz(frame))
-            del frame
+            table, _ = generate_table(scale=scale, seed=42)
+            with open_atomically(source) as fh:
+                write_reviews_tsv_gz(table, fh)
+            del table
             done = subprocess.run(
                 [sys.executable, "-c", CHILD, str(REPO / "plugins"), str(Path(tmp) / "run"), str(source)],
                 capture_output=True, text=True, check=True,
