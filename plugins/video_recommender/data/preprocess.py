@@ -54,8 +54,27 @@ class NoRowsLeftError(ValueError):
     """Filtering left nothing to train on."""
 
 
+class _Dimensions:
+    """One-hot sizes from the id lists (``customer_ids``, ``video_ids``) of the class using it."""
+
+    customer_ids: object
+    video_ids: object
+
+    @property
+    def n_customers(self) -> int:
+        return len(self.customer_ids)
+
+    @property
+    def n_videos(self) -> int:
+        return len(self.video_ids)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.n_customers + self.n_videos
+
+
 @dataclass
-class Preprocessed:
+class Preprocessed(_Dimensions):
     """The filtered, deduplicated, indexed rows as sorted packed keys, and the split.
 
     ``keys`` holds ``(customer_index * n_videos + video_index) * 8 + star_rating`` per
@@ -70,18 +89,6 @@ class Preprocessed:
     customer_ids: pa.Array  # customer_ids[i] is the id of customer index i
     video_ids: pa.Array
     counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def n_customers(self) -> int:
-        return len(self.customer_ids)
-
-    @property
-    def n_videos(self) -> int:
-        return len(self.video_ids)
-
-    @property
-    def feature_dim(self) -> int:
-        return self.n_customers + self.n_videos
 
     def rows_of(self, split: str) -> np.ndarray:
         return {"train": self.train_order, "validate": self.validate_rows, "test": self.test_rows}[split]
@@ -117,7 +124,7 @@ class Preprocessed:
 
 
 @dataclass
-class PreprocessResult:
+class PreprocessResult(_Dimensions):
     """``Preprocessed`` with the splits as whole DataFrames (small inputs and tests)."""
 
     train: pd.DataFrame  # columns: customer_index, video_index, star_rating
@@ -126,18 +133,6 @@ class PreprocessResult:
     customer_ids: np.ndarray
     video_ids: np.ndarray
     counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def n_customers(self) -> int:
-        return len(self.customer_ids)
-
-    @property
-    def n_videos(self) -> int:
-        return len(self.video_ids)
-
-    @property
-    def feature_dim(self) -> int:
-        return self.n_customers + self.n_videos
 
 
 def preprocess(
