@@ -23,15 +23,16 @@ MWAA_LINE = '--constraint "https://raw.githubusercontent.com/apache/airflow/cons
 
 def test_wheels_are_for_mwaa_and_install_without_an_index(tmp_path: Path) -> None:
     requirements = tmp_path / "requirements.txt"
-    # The project's own packages beyond MWAA's image (numpy, pandas, pyarrow: validate checks
+    # The project's own packages beyond MWAA's image (numpy, pandas, pyarrow, polars, isal: validate checks
     # that the DAG's tasks can import them), and two more: python-slugify brings a dependency
     # (text-unidecode); setproctitle is compiled, so its wheel shows the platform: cp312
     # manylinux x86_64 whatever Python runs this test.
-    requirements.write_text(f"{MWAA_LINE}\nnumpy\npandas\npyarrow\npython-slugify\nsetproctitle\n")
+    requirements.write_text(f"{MWAA_LINE}\nnumpy\npandas\npyarrow\npolars\nisal==1.9.1\npython-slugify\nsetproctitle\n")
     out = tmp_path / "private"
     result = package_requirements(requirements, out)
     names = {name.split("-")[0] for name in result["wheels"]}
-    assert {"wheels/numpy", "wheels/pandas", "wheels/pyarrow", "wheels/python_slugify", "wheels/setproctitle",
+    assert {"wheels/numpy", "wheels/pandas", "wheels/pyarrow", "wheels/polars", "wheels/polars_runtime_32",
+            "wheels/isal", "wheels/python_slugify", "wheels/setproctitle",
             "wheels/text_unidecode", "wheels/python_dateutil"} <= names, names  # fmt: skip
     assert "wheels/python_slugify-8.0.4-py2.py3-none-any.whl" in result["wheels"]  # the constrained version
     compiled = next(name for name in result["wheels"] if name.startswith("wheels/setproctitle-1.3.7-"))
@@ -46,6 +47,8 @@ def test_wheels_are_for_mwaa_and_install_without_an_index(tmp_path: Path) -> Non
         "numpy",
         "pandas",
         "pyarrow",
+        "polars",
+        "isal==1.9.1",
         "python-slugify",
         "setproctitle",
     ]
