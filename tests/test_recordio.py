@@ -64,7 +64,46 @@ def test_byte_identical_to_sagemaker_sdk_v2(case: str) -> None:
     z = np.load(FIXTURES / f"{case}.npz")
     rows = SparseRows(z["indptr"], z["indices"], z["data"], int(z["n_cols"]))
     labels = z["labels"] if "labels" in z else None
-    assert encode_sparse(rows, labels) == (FIXTURES / f"{case}.sdk_v2.bin").read_bytes()
+    expected = (FIXTURES / f"{case}.sdk_v2.bin").read_bytes()
+    assert encode_sparse(rows, labels) == expected
+    assert encode_sparse(rows, labels, by_layout=False) == expected
+
+
+def test_sdk_fixtures_reach_both_encoder_paths(monkeypatch) -> None:
+    """The byte-identity cases above cover the layout-by-layout path and the field-by-field one."""
+    from video_recommender.data import recordio
+
+    by_layout: dict[str, bool] = {}
+    fill = recordio._RowLayout.fill
+    for path in sorted(FIXTURES.glob("*.npz")):
+        used: list[bool] = []
+        monkeypatch.setattr(
+            recordio._RowLayout, "fill", lambda self, *a, _used=used: (_used.append(True), fill(self, *a))
+        )
+        z = np.load(path)
+        encode_sparse(
+            SparseRows(z["indptr"], z["indices"], z["data"], int(z["n_cols"])), z["labels"] if "labels" in z else None
+        )
+        by_layout[path.stem] = bool(used)
+    assert by_layout["tiny_one_hot"] and by_layout["one_hot_large_keys"] and by_layout["float64"]
+    assert not by_layout["random_sparse_with_empty_row"]  # an empty row has no values or keys fields
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_layout_by_layout_writes_the_bytes_of_field_by_field(seed: int) -> None:
+    """Random rows: one-hot, 1-3 nonzeros, keys of 1-6 varint bytes, float32/float64, with and without labels."""
+    rng = np.random.default_rng(seed)
+    for trial in range(40):
+        n = int(rng.integers(1, 400))
+        n_cols = int(rng.choice([5, 300, 70_000, 2**40]))
+        nnz = np.full(n, 2) if trial % 4 == 0 else rng.integers(1, 4, n)
+        indptr = np.concatenate(([0], np.cumsum(nnz)))
+        dtype = np.float64 if trial % 3 == 0 else np.float32
+        rows = SparseRows(
+            indptr, rng.integers(0, n_cols, indptr[-1]), rng.normal(size=indptr[-1]).astype(dtype), n_cols
+        )
+        labels = None if trial % 5 == 0 else rng.normal(size=n).astype(dtype if trial % 2 else np.float32)
+        assert encode_sparse(rows, labels) == encode_sparse(rows, labels, by_layout=False), (seed, trial)
 
 
 def test_fixture_set_covers_the_interesting_cases() -> None:

@@ -208,3 +208,49 @@ def test_an_endless_line_is_a_short_error_with_its_number(monkeypatch) -> None:
     with pytest.raises(ReviewsFormatError, match=r"long\.tsv: line 3 is longer than 1,000 bytes") as caught:
         read_reviews(io.BytesIO(raw), "long.tsv", block_size=100)
     assert len(str(caught.value)) < 200
+
+
+TRICKY_VALUES = {
+    "customer_id": [" c1", "c1 ", "\u00a0c1", "c1\u3000", "c1\u0085", "\u200bc1", "é", "c", ""],
+    "star_rating": ["05", " 3", "3 ", "+3", "\u00b2", "\u0663", "6", "0", "", "3.0"],
+    "review_date": ["2015-9-01", "2015-02-30", "0999-01-01", "2015-01-01 ", "20150101", "2015-01-01T00:00",
+                    "", "3015-01-01", "1900-02-29", "2000-02-29", "\u0661\u0662\u0663\u0664-\u0660\u0661-\u0660\u0661"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("column", "value"), [(c, v) for c, values in TRICKY_VALUES.items() for v in values], ids=repr)
+def test_the_polars_typed_path_agrees_with_the_exact_checks_on_unusual_values(monkeypatch, column, value) -> None:
+    """Clean blocks are typed by polars alone; any value outside its narrow tests goes to the exact checks.
+
+    Either way the rows and the report are those of the exact reader, value by value.
+    """
+    from video_recommender.data import reviews
+
+    fields = {"customer_id": "c0", "product_id": "p0", "star_rating": "4", "review_date": "2015-08-31"}
+    fields[column] = value
+    lines = [HEADER] + [line(f"c{i}", "p1", "5") for i in range(20)]
+    lines.insert(10, line(fields["customer_id"], fields["product_id"], fields["star_rating"], fields["review_date"]))
+    raw = ("\n".join(lines) + "\n").encode()
+    typed = reviews._typed_if_clean
+    outcomes: list[bool] = []
+    monkeypatch.setattr(
+        reviews, "_typed_if_clean", lambda frame: outcomes.append(typed(frame) is not None) or typed(frame)
+    )
+    frame, report = read_reviews(io.BytesIO(raw), "odd.tsv")
+    # [] when polars cannot parse the block at all (an empty last field reads as a short line)
+    assert outcomes in ([], [False]) or (outcomes == [True] and report.lines_skipped == 0)
+    monkeypatch.setattr(reviews.ReviewReader, "_parse_fast", lambda self, block, n_lines: None)
+    exact_frame, exact_report = read_reviews(io.BytesIO(raw), "odd.tsv")
+    pd.testing.assert_frame_equal(frame, exact_frame)
+    assert report.as_dict() == exact_report.as_dict()
+
+
+def test_a_clean_block_is_typed_by_polars_alone(monkeypatch) -> None:
+    from video_recommender.data import reviews
+
+    lines = [HEADER] + [line(f"c{i}", f"p{i % 3}", str(1 + i % 5), f"20{10 + i % 9}-0{1 + i % 9}-2{i % 9}") for i in range(50)]  # fmt: skip
+    monkeypatch.setattr(reviews.ReviewReader, "_validate", lambda *a: pytest.fail("a clean block went to _validate"))
+    frame, report = read_reviews(io.BytesIO(("\n".join(lines) + "\n").encode()), "clean.tsv")
+    assert len(frame) == 50 and report.lines_skipped == 0
+    assert frame["review_date"].iloc[1] == pd.Timestamp("2011-02-21")
+    assert frame["star_rating"].tolist()[:6] == [1, 2, 3, 4, 5, 1]

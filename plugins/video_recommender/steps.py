@@ -85,7 +85,7 @@ def preprocess_step(input_path: PathLike, run: RunPaths, seed: int = 42) -> dict
         raise FileNotFoundError(f"{source}: input file not found")
     with input_path.open("rb") as fh:
         reader = ReviewReader(fh, source)
-        result = preprocess_blocks(reader, source=source, seed=seed)
+        result = preprocess_blocks(reader.frames(), source=source, seed=seed)
     report = reader.report
     if report.lines_skipped:
         log.warning(report.summary())

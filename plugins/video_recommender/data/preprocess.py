@@ -165,7 +165,7 @@ def preprocess(
 
 
 def preprocess_blocks(
-    blocks: Iterable[pa.Table],
+    blocks: Iterable[pl.DataFrame | pa.Table],
     source: str = "<reviews>",
     min_customer_ratings: int = 5,
     min_video_ratings: int = 10,
@@ -173,13 +173,13 @@ def preprocess_blocks(
     seed: int = 42,
     memory_rows: int = MEMORY_ROWS,
 ) -> Preprocessed:
-    """Filter, dedupe, index and split reviews given as blocks (``ReviewReader``'s tables), in file order."""
+    """Filter, dedupe, index and split reviews given as blocks (``ReviewReader.frames()``), in file order."""
     if abs(sum(split) - 1.0) > 1e-9 or min(split) <= 0:
         raise ValueError(f"split fractions must be positive and sum to 1, got {split}")
     with tempfile.TemporaryDirectory(prefix="preprocess-") as spill:
         partitions = _Partitions(Path(spill), memory_rows)
         for block in blocks:
-            partitions.add(pl.from_arrow(block))
+            partitions.add(block if isinstance(block, pl.DataFrame) else pl.from_arrow(block))
         counts: dict[str, int] = {"rows_read": partitions.rows}
         log.info("%s: %d rows read", source, partitions.rows)
         video_counts = partitions.video_counts()

@@ -77,7 +77,10 @@ class SparseRows:
 def _varint_len(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.uint64)
     n = np.ones(x.shape, dtype=np.int64)
+    top = int(x.max(initial=0))
     for k in range(1, 10):
+        if top < 1 << (7 * k):  # no value needs more bytes: skip the remaining passes
+            break
         n += x >= np.uint64(1 << (7 * k))
     return n
 
@@ -122,11 +125,19 @@ def _tensor_dtype(arr: np.ndarray, what: str) -> tuple[int, int]:
         ) from None
 
 
-def encode_sparse(matrix: object, labels: np.ndarray | None = None) -> bytes:
+# Rows sharing (nonzeros, key bytes) share every byte of their record but the values,
+# keys and label; with at most this many such layouts (one-hot rows have 2 or 3), rows
+# are encoded layout by layout from a template instead of field by field.
+_MAX_LAYOUTS = 16
+_SCATTER_ROWS = 1 << 16
+
+
+def encode_sparse(matrix: object, labels: np.ndarray | None = None, *, by_layout: bool = True) -> bytes:
     """Encode rows of a sparse matrix (and optional scalar labels) as RecordIO-protobuf.
 
     Byte-identical to SageMaker SDK v2 ``write_spmatrix_to_sparse_tensor(f, matrix, labels)``
-    for float32 and float64 inputs.
+    for float32 and float64 inputs. ``by_layout=False`` forces the field-by-field path
+    (for tests; both write the same bytes).
     """
     rows = SparseRows.from_matrix(matrix)
     values = np.ascontiguousarray(rows.values)
@@ -165,6 +176,18 @@ def encode_sparse(matrix: object, labels: np.ndarray | None = None) -> bytes:
     starts = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(frame_len, out=starts[1:])
     buf = np.zeros(int(starts[-1]), dtype=np.uint8)
+    if by_layout and n and bool(has.all()):
+        layout_of_row = nnz * (int(key_bytes.max()) + 1) + key_bytes
+        layouts, first_row, layout_index = np.unique(layout_of_row, return_index=True, return_inverse=True)
+        if len(layouts) <= _MAX_LAYOUTS:
+            layout = _RowLayout(rows, values, labels, rec_len, frame_len)
+            templates = encode_sparse(
+                SparseRows(*_take_rows(rows, first_row), rows.n_cols),
+                None if labels is None else labels[first_row],
+                by_layout=False,
+            )
+            layout.fill(buf, starts, templates, first_row, layout_index)
+            return buf.tobytes()
     pos = starts[:-1].copy()
 
     _scatter_const(buf, pos, _MAGIC_BYTES)
@@ -212,6 +235,77 @@ def encode_sparse(matrix: object, labels: np.ndarray | None = None) -> bytes:
         for k in range(label_width):
             buf[pos + k] = raw[:, k]
     return buf.tobytes()
+
+
+def _take_rows(rows: SparseRows, which: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR arrays (indptr, indices, values) of the rows ``which``, in that order."""
+    lo, nnz = rows.indptr[which], np.diff(rows.indptr)[which]
+    indptr = np.concatenate(([0], np.cumsum(nnz)))
+    take = np.repeat(lo - indptr[:-1], nnz) + np.arange(indptr[-1])
+    return indptr, rows.indices[take], rows.values[take]
+
+
+@dataclass(frozen=True)
+class _RowLayout:
+    """Per-row sizes computed by ``encode_sparse``, for filling records layout by layout."""
+
+    rows: SparseRows
+    values: np.ndarray
+    labels: np.ndarray | None
+    rec_len: np.ndarray
+    frame_len: np.ndarray
+
+    def fill(
+        self, buf: np.ndarray, starts: np.ndarray, templates: bytes, first_row: np.ndarray, layout_index: np.ndarray
+    ) -> None:
+        """Write every row's frame: its layout's template, then its own values, keys and label.
+
+        ``templates`` holds the frame of each layout's first row, in layout order. The
+        frame of a row is copied as 4-byte words (every frame is a multiple of 4 bytes).
+        """
+        words = buf.view(np.uint32)
+        template_start = np.concatenate(([0], np.cumsum(self.frame_len[first_row])))
+        template_bytes = np.frombuffer(templates, dtype=np.uint8)
+        rows_by_layout = np.argsort(layout_index, kind="stable")
+        bounds = np.concatenate(([0], np.cumsum(np.bincount(layout_index))))
+        for g, r0 in enumerate(first_row):
+            members = rows_by_layout[bounds[g] : bounds[g + 1]]
+            size = int(self.frame_len[r0])
+            block = np.empty((len(members), size), dtype=np.uint8)
+            block[:] = template_bytes[template_start[g] : template_start[g + 1]]
+            self._fill_fields(block, members, int(r0))
+            word_start = starts[members] // 4
+            block_words = block.view(np.uint32)
+            offsets = np.arange(size // 4)
+            for lo in range(0, len(members), _SCATTER_ROWS):  # bounds the index array to a few MiB
+                hi = lo + _SCATTER_ROWS
+                words[word_start[lo:hi, None] + offsets] = block_words[lo:hi]
+
+    def _fill_fields(self, block: np.ndarray, members: np.ndarray, r0: int) -> None:
+        rows, width = self.rows, self.values.dtype.itemsize
+        k = int(rows.indptr[r0 + 1] - rows.indptr[r0])
+        key_bytes = int(_varint_len(rows.indices[rows.indptr[r0] : rows.indptr[r0 + 1]]).sum())
+        # offsets inside the frame, in the order encode_sparse lays the fields out
+        rec_len = int(self.rec_len[r0])
+        t_len = 2 * 1 + len(_varint(k * width)) + k * width + len(_varint(key_bytes)) + key_bytes
+        t_len += 2 + len(_varint(rows.n_cols))
+        v_len = 1 + len(_varint(t_len)) + t_len
+        f_len = len(_MAP_KEY) + 1 + len(_varint(v_len)) + v_len
+        value_at = 8 + 1 + len(_varint(f_len)) + len(_MAP_KEY) + 1 + len(_varint(v_len)) + 1 + len(_varint(t_len))
+        value_at += 1 + len(_varint(k * width))
+        key_at = value_at + k * width + 1 + len(_varint(key_bytes))
+
+        take = rows.indptr[members][:, None] + np.arange(k)
+        block[:, value_at : value_at + k * width] = self.values[take].view(np.uint8).reshape(len(members), -1)
+        keys = rows.indices[take].astype(np.uint64)
+        lens = _varint_len(keys)
+        within = np.cumsum(lens, axis=1) - lens
+        at = (np.arange(len(members)) * block.shape[1])[:, None] + key_at + within
+        _scatter_varints(block.reshape(-1), at.ravel(), keys.ravel())
+        if self.labels is not None:
+            label_width = self.labels.dtype.itemsize
+            label_at = 8 + rec_len - label_width
+            block[:, label_at : label_at + label_width] = self.labels[members].view(np.uint8).reshape(len(members), -1)
 
 
 def _label_entry(tag: int, width: int) -> bytes:

@@ -221,16 +221,23 @@ class ReviewReader:
         self._positions = sorted({header.index(c) for c in self.wanted} | {len(header) - 1})
 
     def __iter__(self) -> Iterator[pa.Table]:
+        for frame in self.frames():
+            yield frame.to_arrow()
+
+    def frames(self) -> Iterator[pl.DataFrame]:
+        """The blocks as polars DataFrames (what ``preprocess_blocks`` works on)."""
         try:
             for first_line, block, n_lines in self._blocks():
                 parsed = self._parse_fast(block, n_lines)
-                if parsed is None:
-                    parsed, line_of = self._parse_exact(block, first_line)
-                else:
-                    line_of = partial(np.add, first_line)
-                table = self._validate(parsed, line_of)
-                self.report.rows_kept += table.num_rows
-                yield table
+                typed = None if parsed is None else _typed_if_clean(parsed)
+                if typed is None:
+                    if parsed is None:
+                        table, line_of = self._parse_exact(block, first_line)
+                    else:
+                        table, line_of = _as_exact_strings(parsed), partial(np.add, first_line)
+                    typed = pl.from_arrow(self._validate(table, line_of))
+                self.report.rows_kept += typed.height
+                yield typed
         except (pa.ArrowInvalid, OSError, EOFError, IsalError) as exc:
             raise ReviewsFormatError(f"{self.source}: cannot parse the file: {exc}") from exc
         log.info(self.report.summary())
@@ -293,8 +300,8 @@ class ReviewReader:
             block += rest
         return block
 
-    def _parse_fast(self, block: bytes, n_lines: int) -> pa.Table | None:
-        """The block's wanted columns by polars, or None when the block needs the exact reader."""
+    def _parse_fast(self, block: bytes, n_lines: int) -> pl.DataFrame | None:
+        """The block's wanted columns (strings, null when empty) by polars, or None when it needs the exact reader."""
         if b"\r" in block:
             return None
         try:
@@ -312,9 +319,7 @@ class ReviewReader:
         last = f"column_{len(self.header)}"
         if frame.height != n_lines or frame[last].null_count():
             return None
-        table = frame.to_arrow()
-        # An empty field reads as null: make it the empty string, as the exact reader has it.
-        return pa.table({c: pc.fill_null(table[f"column_{self.header.index(c) + 1}"], "") for c in self.wanted})
+        return frame.select(pl.col(f"column_{self.header.index(c) + 1}").alias(c) for c in self.wanted)
 
     def _parse_exact(self, block: bytes, first_line: int) -> tuple[pa.Table, Callable[[np.ndarray], np.ndarray]]:
         """The block by pyarrow's serial reader: bad lines skipped and counted by their line numbers."""
@@ -411,6 +416,45 @@ class ReviewReader:
         )
         keep = ok_ids & rating_ok & date_ok
         return typed if keep.all() else typed.filter(pa.array(keep))
+
+
+# What a block must hold, value by value, to be typed by polars alone. The tests are
+# narrower than what the checks in ``_validate`` accept, never wider: ids whose first
+# and last characters are printable ASCII (nothing any definition of whitespace would
+# trim), ratings of exactly one digit 1-5, dates of exactly YYYY-MM-DD in 1000-2999
+# (which both date parsers read the same way). A block with any other value is checked
+# value by value by ``_validate``, as the exact reader's blocks are.
+_UNTRIMMED = r"^[!-~](?:.*[!-~])?$"
+_ONE_TO_FIVE = ["1", "2", "3", "4", "5"]
+_ISO_DATE = r"^[12][0-9]{3}-[01][0-9]-[0-3][0-9]$"
+
+
+def _typed_if_clean(frame: pl.DataFrame) -> pl.DataFrame | None:
+    """The typed block (as ``_validate`` makes it) when every value passes the narrow tests above, else None."""
+    clean = (
+        pl.col("customer_id").str.contains(_UNTRIMMED)
+        & pl.col("product_id").str.contains(_UNTRIMMED)
+        & pl.col("star_rating").is_in(_ONE_TO_FIVE)
+    )
+    if "review_date" in frame.columns:
+        date = pl.col("review_date").str.to_date("%Y-%m-%d", strict=False)
+        clean = clean & pl.col("review_date").str.contains(_ISO_DATE) & date.is_not_null()
+        days = date.cast(pl.Int32)
+    else:
+        days = pl.lit(0, dtype=pl.Int32)
+    typed = frame.select(
+        "customer_id",
+        "product_id",
+        pl.col("star_rating").cast(pl.Int8, strict=False),
+        days.alias("review_date"),
+        clean.fill_null(False).alias("clean"),  # an empty field is null: not clean
+    )
+    return typed.drop("clean") if typed["clean"].all() else None
+
+
+def _as_exact_strings(frame: pl.DataFrame) -> pa.Table:
+    """A fast-parsed block as the exact reader hands it to ``_validate``: empty fields as empty strings."""
+    return pa.table({c: pc.fill_null(frame[c].to_arrow(), "") for c in frame.columns})
 
 
 def _line_of_kept(line_of: Callable[[np.ndarray], np.ndarray], kept: np.ndarray, rows: np.ndarray) -> np.ndarray:
