@@ -437,19 +437,20 @@ def _typed_if_clean(frame: pl.DataFrame) -> pl.DataFrame | None:
         & pl.col("star_rating").is_in(_ONE_TO_FIVE)
     )
     if "review_date" in frame.columns:
-        date = pl.col("review_date").str.to_date("%Y-%m-%d", strict=False)
-        clean = clean & pl.col("review_date").str.contains(_ISO_DATE) & date.is_not_null()
-        days = date.cast(pl.Int32)
+        clean = clean & pl.col("review_date").str.contains(_ISO_DATE)
+        days = pl.col("review_date").str.to_date("%Y-%m-%d", strict=False).cast(pl.Int32)
     else:
         days = pl.lit(0, dtype=pl.Int32)
     typed = frame.select(
         "customer_id",
         "product_id",
         pl.col("star_rating").cast(pl.Int8, strict=False),
-        days.alias("review_date"),
+        days.alias("review_date"),  # null where not a calendar date (2015-02-30)
         clean.fill_null(False).alias("clean"),  # an empty field is null: not clean
     )
-    return typed.drop("clean") if typed["clean"].all() else None
+    if typed["clean"].all() and typed["review_date"].null_count() == 0:
+        return typed.drop("clean")
+    return None
 
 
 def _as_exact_strings(frame: pl.DataFrame) -> pa.Table:
