@@ -154,3 +154,31 @@ def test_blocks_and_spills_give_exactly_the_reference_result(memory_rows: int) -
         pd.testing.assert_frame_equal(done.split_frame(name), want)
     assert done.counts["rows_read"] == len(frame)
     assert done.counts["rows_after_dedupe"] == sum(len(part) for part in expected)
+
+
+def blocks_of(table, rows: int = 3_001) -> list:
+    return [table.slice(lo, rows) for lo in range(0, len(table), rows)]
+
+
+def test_each_video_keeps_the_title_of_its_first_review_and_nothing_else_changes(monkeypatch) -> None:
+    import pyarrow as pa
+
+    from video_recommender.data import preprocess as module
+
+    monkeypatch.setattr(module, "VIDEO_COUNT_ROWS", 2_000)  # merge the per-block counts many times
+    frame = messy_reviews()
+    days = (pd.to_datetime(frame["review_date"]).to_numpy().astype("datetime64[D]").astype(np.int64)).astype(np.int32)
+    columns = {
+        "customer_id": pa.array(frame["customer_id"].to_numpy(), pa.large_string()),
+        "product_id": pa.array(frame["product_id"].to_numpy(), pa.large_string()),
+        "star_rating": pa.array(frame["star_rating"].to_numpy(np.int8)),
+        "review_date": pa.array(days),
+    }
+    titled = pa.table({**columns, "product_title": pa.array([f"{p} seen at {i}" for i, p in enumerate(frame["product_id"])], pa.large_string())})  # fmt: skip
+    with_titles = module.preprocess_blocks(blocks_of(titled), memory_rows=5_000)
+    without = module.preprocess_blocks(blocks_of(pa.table(columns)), memory_rows=5_000)
+    first_row = frame.reset_index().groupby("product_id")["index"].min()
+    ids = with_titles.video_ids.to_pylist()
+    assert with_titles.video_titles.to_pylist() == [f"{p} seen at {first_row[p]}" for p in ids]
+    assert without.video_titles is None and without.video_ids.to_pylist() == ids
+    assert (with_titles.keys == without.keys).all() and (with_titles.train_order == without.train_order).all()

@@ -92,7 +92,10 @@ def preprocess_step(input_path: PathLike, run: RunPaths, seed: int = 42) -> dict
     for name in SPLIT_NAMES:
         _write_parquet_chunks(run.preprocessed / f"{name}.parquet", result.iter_split(name, CHUNK_ROWS))
     _write_table(run.preprocessed / "customers.parquet", pa.table({"customer_id": result.customer_ids}))
-    _write_table(run.preprocessed / "videos.parquet", pa.table({"product_id": result.video_ids}))
+    videos = {"product_id": result.video_ids}
+    if result.video_titles is not None:
+        videos["product_title"] = result.video_titles
+    _write_table(run.preprocessed / "videos.parquet", pa.table(videos))
     mean_rating, like_rate = result.train_rating_stats(LIKE_THRESHOLD)
     summary = {
         "input": source,

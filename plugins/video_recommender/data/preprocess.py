@@ -89,6 +89,7 @@ class Preprocessed(_Dimensions):
     customer_ids: pa.Array  # customer_ids[i] is the id of customer index i
     video_ids: pa.Array
     counts: dict[str, int] = field(default_factory=dict)
+    video_titles: pa.Array | None = None  # the title of each video's first review (None: no product_title column)
 
     def rows_of(self, split: str) -> np.ndarray:
         return {"train": self.train_order, "validate": self.validate_rows, "test": self.test_rows}[split]
@@ -185,11 +186,14 @@ def preprocess_blocks(
         video_counts = partitions.video_counts()
         kept_videos = (
             video_counts.filter(pl.col("len") >= min_video_ratings)
-            .select("product_id")
+            .drop("len")
             .sort("product_id")
             .with_row_index("video_code")
         )
-        kept = [_filter_and_dedupe(frame, kept_videos, min_customer_ratings) for frame in partitions.frames()]
+        kept = [
+            _filter_and_dedupe(frame, kept_videos.select("video_code", "product_id"), min_customer_ratings)
+            for frame in partitions.frames()
+        ]
     customers_seen = sum(k.customers_seen for k in kept)
     customers_kept = sum(k.customers_kept for k in kept)
     counts["rows_after_filter"] = sum(k.rows_after_filter for k in kept)
@@ -238,6 +242,9 @@ def preprocess_blocks(
         present[k.video_code] = True
     video_index = np.cumsum(present) - 1
     video_ids = kept_videos["product_id"].filter(pl.Series(present)).to_arrow()
+    video_titles = None
+    if "product_title" in kept_videos.columns:
+        video_titles = kept_videos["product_title"].filter(pl.Series(present)).to_arrow()
     n_videos = len(video_ids)
     counts["customers"], counts["videos"] = len(customer_ids), n_videos
     log.info(
@@ -287,7 +294,7 @@ def preprocess_blocks(
         len(test_rows),
         seed,
     )
-    return Preprocessed(keys, train_order, validate_rows, test_rows, customer_ids, video_ids, counts)
+    return Preprocessed(keys, train_order, validate_rows, test_rows, customer_ids, video_ids, counts, video_titles)
 
 
 class _Partitions:
@@ -306,7 +313,11 @@ class _Partitions:
         if block.height == 0:
             return
         self.rows += block.height
-        self.video_count_parts.append(block.group_by("product_id").len())
+        if "product_title" in block.columns:  # titles go no further than the per-video table
+            self.video_count_parts.append(block.group_by("product_id").agg(pl.len(), pl.col("product_title").first()))
+            block = block.drop("product_title")
+        else:
+            self.video_count_parts.append(block.group_by("product_id").len())
         if sum(part.height for part in self.video_count_parts) >= VIDEO_COUNT_ROWS + self.video_count_parts[0].height:
             self._merge_video_counts()
         # polars' hash is stable within a polars version (pinned); it only decides
@@ -330,7 +341,9 @@ class _Partitions:
 
     def _merge_video_counts(self) -> None:
         if len(self.video_count_parts) > 1:
-            merged = pl.concat(self.video_count_parts).group_by("product_id").agg(pl.col("len").sum())
+            # in block order, so first() is the title of the video's first review in the file
+            titles = [pl.col("product_title").first()] if "product_title" in self.video_count_parts[0].columns else []
+            merged = pl.concat(self.video_count_parts).group_by("product_id").agg(pl.col("len").sum(), *titles)
             self.video_count_parts = [merged]
 
     def video_counts(self) -> pl.DataFrame:

@@ -52,7 +52,9 @@ REVIEW_COLUMNS: tuple[str, ...] = (
     "review_date",
 )
 REQUIRED_COLUMNS: tuple[str, ...] = ("customer_id", "product_id", "star_rating")
-OPTIONAL_COLUMNS: tuple[str, ...] = ("review_date",)
+# review_date picks a customer's latest rating of a video; product_title labels the
+# recommendations (kept as read, never a reason to skip a line).
+OPTIONAL_COLUMNS: tuple[str, ...] = ("review_date", "product_title")
 MAX_EXAMPLES = 5
 
 
@@ -178,9 +180,10 @@ class ReviewReader:
 
     Iterating yields one ``pyarrow.Table`` per block of about ``block_size`` bytes of
     text, in file order, with ``customer_id`` and ``product_id`` (strings), ``star_rating``
-    (int8, 1-5) and ``review_date`` (int32 days since 1970-01-01; 0 when the file has no
-    such column). ``report`` is complete once the iteration ends. A missing or doubled
-    column raises ``ReviewsFormatError`` here, before any row is read.
+    (int8, 1-5), ``review_date`` (int32 days since 1970-01-01; 0 when the file has no
+    such column) and, when the file has it, ``product_title`` (as read). ``report`` is
+    complete once the iteration ends. A missing or doubled column raises
+    ``ReviewsFormatError`` here, before any row is read.
 
     Each block is parsed by polars (multithreaded; about 4 times pyarrow's single
     thread on the seed's data) when it is structurally clean: every line has all the
@@ -405,15 +408,16 @@ class ReviewReader:
             rows = np.flatnonzero(bad)
             if len(rows):
                 self.report.note(reason, line_of(rows[:MAX_EXAMPLES]).tolist(), len(rows))
-        typed = pa.table(
-            {
-                # large_string, as polars hands them over (the exact reader's are cast to match)
-                "customer_id": customer.cast(pa.large_string()),
-                "product_id": product.cast(pa.large_string()),
-                "star_rating": rating,
-                "review_date": date,
-            }
-        )
+        columns = {
+            # large_string, as polars hands them over (the exact reader's are cast to match)
+            "customer_id": customer.cast(pa.large_string()),
+            "product_id": product.cast(pa.large_string()),
+            "star_rating": rating,
+            "review_date": date,
+        }
+        if "product_title" in table.column_names:
+            columns["product_title"] = table["product_title"].cast(pa.large_string())
+        typed = pa.table(columns)
         keep = ok_ids & rating_ok & date_ok
         return typed if keep.all() else typed.filter(pa.array(keep))
 
@@ -441,11 +445,13 @@ def _typed_if_clean(frame: pl.DataFrame) -> pl.DataFrame | None:
         days = pl.col("review_date").str.to_date("%Y-%m-%d", strict=False).cast(pl.Int32)
     else:
         days = pl.lit(0, dtype=pl.Int32)
+    title = [pl.col("product_title").fill_null("")] if "product_title" in frame.columns else []
     typed = frame.select(
         "customer_id",
         "product_id",
         pl.col("star_rating").cast(pl.Int8, strict=False),
         days.alias("review_date"),  # null where not a calendar date (2015-02-30)
+        *title,
         clean.fill_null(False).alias("clean"),  # an empty field is null: not clean
     )
     if typed["clean"].all() and typed["review_date"].null_count() == 0:
@@ -518,6 +524,8 @@ def read_reviews(raw: BinaryIO, source: str, block_size: int = 32 << 20) -> tupl
             "review_date": _EPOCH + table["review_date"].to_numpy().astype("timedelta64[D]"),
         }
     )
+    if "product_title" in table.column_names:
+        frame["product_title"] = table["product_title"].to_numpy()
     return frame, reader.report
 
 
