@@ -10,6 +10,7 @@ Layout of one run::
       recordio/test/test_00000.protobuf ...  (10,000 records per file)
       models/<training job>/output/model.tar.gz
       transform/test_00000.protobuf.out ...
+      recommendations/recommendations.parquet, recommendations.jsonl, ranking.json
       metrics.json
 """
 
@@ -49,6 +50,14 @@ class RunPaths:
     @property
     def transform(self) -> PathLike:
         return self.root / "transform"
+
+    @property
+    def recommendations(self) -> PathLike:
+        return self.root / "recommendations"
+
+    @property
+    def ranking(self) -> PathLike:
+        return self.recommendations / "ranking.json"
 
     @property
     def metrics(self) -> PathLike:
