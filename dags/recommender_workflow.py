@@ -1,13 +1,15 @@
 """
 ### Video recommender on SageMaker Factorization Machines
 
-`start → preprocess → prepare → branch: train | tune → transform → evaluate → end`,
+`start → preprocess → prepare → branch: train | tune → transform and recommend → evaluate → end`,
 then the teardown `delete_model` (the run's SageMaker Model, whatever happened before).
 
 Customer star ratings of videos (Amazon customer-reviews TSV schema) are filtered,
 indexed and split, one-hot encoded as RecordIO-protobuf, used to train the
 SageMaker built-in Factorization Machines model, scored with batch transform and
-evaluated against the held-out test split (`metrics.json` in the run's folder).
+evaluated against the held-out test split (`metrics.json` in the run's folder); every
+customer gets the ten videos the model ranks best among those they have not rated
+(`recommendations/` in the run's folder).
 
 Settings come from the environment (`video_recommender.settings`):
 `RECOMMENDER_STORAGE_ROOT` (`file://…` locally, `s3://bucket/prefix` on MWAA) and
@@ -109,7 +111,11 @@ def video_recommender():
         return tasks.transform_request(run, prepared, training, tuning, SETTINGS)
 
     @task(multiple_outputs=False)
-    def evaluate(run: dict, prepared: dict, _transformed: dict, ti=None) -> dict:
+    def recommend(run: dict, transform_config: dict) -> dict:
+        return tasks.recommend(run, transform_config, SETTINGS)
+
+    @task(multiple_outputs=False)
+    def evaluate(run: dict, prepared: dict, _transformed: dict, _recommended: dict, ti=None) -> dict:
         # Pulled, not passed: an XCom argument from a skipped branch would skip evaluation.
         return tasks.evaluate(run, prepared, ti.xcom_pull(task_ids="train"), ti.xcom_pull(task_ids="tune"), SETTINGS)
 
@@ -137,7 +143,8 @@ def video_recommender():
 
     prepared >> branch >> [train_config, tune_config]
     [train, tune] >> transform_config
-    evaluated = evaluate(run, prepared, transform.output)
+    recommended = recommend(run, transform_config)
+    evaluated = evaluate(run, prepared, transform.output, recommended)
     evaluated >> end
     evaluated >> delete_model.as_teardown(setups=transform_config)
 

@@ -28,7 +28,15 @@ def dag():
 def test_tasks_and_order(dag) -> None:
     downstream = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
     assert downstream == {
-        "start": ["evaluate", "prepare", "preprocess", "training_request", "transform_request", "tuning_request"],
+        "start": [
+            "evaluate",
+            "prepare",
+            "preprocess",
+            "recommend",
+            "training_request",
+            "transform_request",
+            "tuning_request",
+        ],
         "preprocess": ["prepare"],
         "prepare": ["choose_training", "evaluate", "training_request", "transform_request", "tuning_request"],
         "choose_training": ["training_request", "tuning_request"],
@@ -36,8 +44,9 @@ def test_tasks_and_order(dag) -> None:
         "train": ["transform_request"],
         "tuning_request": ["tune"],
         "tune": ["transform_request"],
-        "transform_request": ["delete_model", "transform"],
+        "transform_request": ["delete_model", "recommend", "transform"],
         "transform": ["evaluate"],
+        "recommend": ["evaluate"],
         "evaluate": ["delete_model", "end"],
         "end": [],
         "delete_model": [],

@@ -22,7 +22,14 @@ import numpy as np
 
 from video_recommender.data.recordio import read_sparse
 from video_recommender.layout import RunPaths
-from video_recommender.metrics import classification_metrics, regression_metrics
+from video_recommender.metrics import (
+    average_precision,
+    classification_metrics,
+    f1,
+    regression_metrics,
+    rmse_by_activity,
+    roc_auc,
+)
 from video_recommender.storage import PathLike, list_files, relative_name, uri, write_atomically
 
 log = logging.getLogger(__name__)
@@ -55,9 +62,9 @@ def _output_for(test_file: PathLike, test_prefix: PathLike, outputs: dict[str, l
     return found[0]
 
 
-def join_scores(test_prefix: PathLike, transform_prefix: PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Return (labels, scores) over every test object, matched by file name and record position."""
-    labels, scores = [], []
+def join_scores(test_prefix: PathLike, transform_prefix: PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (labels, scores, customer index) over every test object, matched by file name and record position."""
+    labels, scores, customers = [], [], []
     test_files = list_files(test_prefix)
     if not test_files:
         raise EvaluationError(f"{test_prefix}: no test files")
@@ -65,14 +72,24 @@ def join_scores(test_prefix: PathLike, transform_prefix: PathLike) -> tuple[np.n
     for o in list_files(transform_prefix):
         outputs.setdefault(o.name, []).append(o)
     for f in test_files:
-        _, y = read_sparse(f.read_bytes(), source=str(f))
+        rows, y = read_sparse(f.read_bytes(), source=str(f))
         out = _output_for(f, test_prefix, outputs, transform_prefix)
         s = read_predictions(out.read_bytes(), source=str(out))
         if y is None or len(s) != len(y):
             raise EvaluationError(f"{out}: {len(s)} scores for {0 if y is None else len(y)} test records in {f}")
         labels.append(y)
         scores.append(s)
-    return np.concatenate(labels).astype(np.float64), np.concatenate(scores)
+        customers.append(rows.indices[rows.indptr[:-1]])  # a row's first key is its customer's column
+    return np.concatenate(labels).astype(np.float64), np.concatenate(scores), np.concatenate(customers)
+
+
+def _train_ratings(run: RunPaths, n_customers: int) -> np.ndarray:
+    """Training ratings per customer index."""
+    import pyarrow.parquet as pq
+
+    with (run.preprocessed / "train.parquet").open("rb") as fh:
+        customers = pq.read_table(fh, columns=["customer_index"])["customer_index"].to_numpy()
+    return np.bincount(customers, minlength=n_customers)
 
 
 def evaluate_step(run: RunPaths, predictor_type: str = "regressor", model: dict | None = None) -> dict:
@@ -84,7 +101,7 @@ def evaluate_step(run: RunPaths, predictor_type: str = "regressor", model: dict 
     """
     with (run.preprocessed / "summary.json").open("r") as fh:
         pre = json.load(fh)
-    y, s = join_scores(run.recordio / "test", run.transform)
+    y, s, customer = join_scores(run.recordio / "test", run.transform)
     counts = pre["counts"]
     if predictor_type == "binary_classifier":
         rate = pre["train_like_rate"]
@@ -94,11 +111,19 @@ def evaluate_step(run: RunPaths, predictor_type: str = "regressor", model: dict 
             "test_accuracy": test["binary_classification_accuracy"],
             "test_cross_entropy": test["binary_classification_cross_entropy"],
             "test_f1": test["binary_f_1.000"],
+            "test_roc_auc": roc_auc(s, y),
+            "test_pr_auc": average_precision(s, y),
             "naive_accuracy": naive["binary_classification_accuracy"],
             "naive_cross_entropy": naive["binary_classification_cross_entropy"],
+            # always predicting a like: its F1 is the bar a like-classifier must clear
+            "always_like_f1": f1(np.ones_like(y), y),
+            "always_like_pr_auc": float(np.mean(y)),  # a constant score's average precision is the like rate
             "train_like_rate": rate,
         }
-        summary = f"test accuracy {quality['test_accuracy']:.4f} (naive {quality['naive_accuracy']:.4f})"
+        summary = (
+            f"test F1 {quality['test_f1']:.4f} vs always-like {quality['always_like_f1']:.4f}, "
+            f"ROC-AUC {quality['test_roc_auc'] or 0:.4f}"
+        )
     else:
         test_rmse = regression_metrics(s, y)["rmse"]
         naive_rmse = regression_metrics(np.full_like(y, pre["train_mean_rating"]), y)["rmse"]
@@ -107,6 +132,9 @@ def evaluate_step(run: RunPaths, predictor_type: str = "regressor", model: dict 
             "naive_rmse": naive_rmse,
             "rmse_ratio_to_naive": test_rmse / naive_rmse if naive_rmse else None,
             "train_mean_rating": pre["train_mean_rating"],
+            "rmse_by_activity": rmse_by_activity(
+                s, y, pre["train_mean_rating"], _train_ratings(run, pre["n_customers"])[customer]
+            ),
         }
         summary = f"test RMSE {test_rmse:.4f} vs naive {naive_rmse:.4f}"
     metrics = {
@@ -129,6 +157,9 @@ def evaluate_step(run: RunPaths, predictor_type: str = "regressor", model: dict 
         "input": pre["input"],
     }
     metrics.update(model or {})
+    if run.ranking.exists():  # written by recommend, which runs beside the transform
+        with run.ranking.open("r") as fh:
+            metrics["ranking"] = json.load(fh)
     write_atomically(run.metrics, (json.dumps(metrics, indent=2, sort_keys=True) + "\n").encode())
     log.info("%s (%d test rows); wrote %s", summary, len(y), run.metrics)
     return {**metrics, "metrics_uri": uri(run.metrics)}

@@ -207,6 +207,17 @@ def transform_request(
     }
 
 
+def recommend(run: dict, transform_config: dict, settings: Settings) -> dict:
+    """Top-N per customer from the model the transform scores with (its CreateModel request's ModelDataUrl)."""
+    from video_recommender.recommend import recommend_step
+
+    model_uri = transform_config["Model"]["PrimaryContainer"]["ModelDataUrl"]
+    summary = recommend_step(
+        run_paths(run["run_root"], settings), storage_path(model_uri, settings), seed=settings.seed
+    )
+    return {**summary, "model_uri": model_uri}
+
+
 def evaluate(run: dict, prepared: dict, training: dict | None, tuning: dict | None, settings: Settings) -> dict:
     from video_recommender.evaluate import evaluate_step
 
