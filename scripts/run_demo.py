@@ -181,16 +181,40 @@ def summarise(dag, dag_run, setup_seconds: float, failures: list[str]) -> int:
         print(f"   skipped: {count} {reason}")
     if m["predictor_type"] == "binary_classifier":
         print(
-            f"   likes (rating >= 4): test accuracy {m['test_accuracy']:.4f} vs naive {m['naive_accuracy']:.4f}, "
-            f"cross-entropy {m['test_cross_entropy']:.4f} vs naive {m['naive_cross_entropy']:.4f}, F1 {m['test_f1']:.4f}"
+            f"   likes (rating >= 4): test F1 {m['test_f1']:.4f} vs always-like {m['always_like_f1']:.4f}, "
+            f"ROC-AUC {m['test_roc_auc']:.4f} vs 0.5, PR-AUC {m['test_pr_auc']:.4f} vs {m['always_like_pr_auc']:.4f}, "
+            f"accuracy {m['test_accuracy']:.4f} vs naive {m['naive_accuracy']:.4f}"
         )
     else:
         print(
             f"   test RMSE {m['test_rmse']:.4f} vs naive (train mean) {m['naive_rmse']:.4f}: "
             f"ratio {m['rmse_ratio_to_naive']:.3f}"
         )
+    ranking = m.get("ranking")
+    if ranking:
+        k = ranking["k"]
+        shown = {who: ranking[who] for who in ("model", "most_popular", "random")}
+        print(
+            f"   top-{k} on the test split ({ranking['relevant']} relevant): NDCG@{k} "
+            + ", ".join(f"{who} {r[f'ndcg_at_{k}']:.4f}" for who, r in shown.items())
+            + f"; precision@{k} "
+            + ", ".join(f"{who} {r[f'precision_at_{k}']:.4f}" for who, r in shown.items())
+        )
+        print_sample_recommendations(metrics_path.parent / "recommendations" / "recommendations.jsonl")
     print(metrics_path)
     return 0
+
+
+def print_sample_recommendations(path: Path, count: int = 3) -> None:
+    """The first customer's top ``count`` recommendations, with titles."""
+    if not path.exists():
+        return
+    with path.open() as fh:
+        first = json.loads(fh.readline())
+    picks = "; ".join(
+        f"{r['product_title'] or r['product_id']} ({r['score']:.2f})" for r in first["recommendations"][:count]
+    )
+    print(f"   customer {first['customer_id']}: {picks}")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,15 @@ def test_default_data_beats_the_naive_baseline(airflow_db, monkeypatch, tmp_path
     metrics = json.loads(metrics_path.read_text())
     assert metrics["test_rmse"] <= 0.82 * metrics["naive_rmse"], metrics
     assert metrics["rows"]["scored"] == metrics["rows"]["test"] > 0
+    # heavier customers are predicted better: the model's error falls with activity, the naive one does not
+    buckets = metrics["rmse_by_activity"]
+    assert sum(b["test_rows"] for b in buckets) == metrics["rows"]["test"]
+    assert buckets[-1]["rmse"] < buckets[0]["rmse"] and all(b["rmse"] < b["naive_rmse"] for b in buckets)
+    ranking = metrics["ranking"]
+    assert ranking["model"]["ndcg_at_10"] > 5 * ranking["random"]["ndcg_at_10"], ranking
     run_dir = metrics_path.parent
+    lines = (run_dir / "recommendations" / "recommendations.jsonl").read_text().splitlines()
+    assert len(lines) == metrics["customers"] and len(json.loads(lines[0])["recommendations"]) == 10
     assert (run_dir / "input" / "reviews.tsv.gz").exists()
     assert len(list((run_dir / "transform").glob("test_*.protobuf.out"))) == len(
         list((run_dir / "recordio" / "test").glob("*"))
@@ -93,6 +101,8 @@ def test_classifier_predicts_likes_end_to_end(airflow_db, monkeypatch, tmp_path)
     assert metrics["predictor_type"] == "binary_classifier"
     assert metrics["test_accuracy"] > metrics["naive_accuracy"] + 0.05
     assert metrics["test_cross_entropy"] < metrics["naive_cross_entropy"]
+    assert metrics["test_roc_auc"] > 0.7 and metrics["test_pr_auc"] > metrics["always_like_pr_auc"]
+    assert metrics["test_f1"] > metrics["always_like_f1"]
     out = sorted((metrics_path.parent / "transform").glob("*.out"))[0]
     first = json.loads(out.read_text().splitlines()[0])
     assert set(first) == {"score", "predicted_label"} and first["predicted_label"] in (0, 1)
