@@ -161,5 +161,8 @@ def evaluate_step(run: RunPaths, predictor_type: str = "regressor", model: dict 
         with run.ranking.open("r") as fh:
             metrics["ranking"] = json.load(fh)
     write_atomically(run.metrics, (json.dumps(metrics, indent=2, sort_keys=True) + "\n").encode())
+    from video_recommender.report import write_report
+
+    write_report(run, metrics, y, s, seed=42)
     log.info("%s (%d test rows); wrote %s", summary, len(y), run.metrics)
-    return {**metrics, "metrics_uri": uri(run.metrics)}
+    return {**metrics, "metrics_uri": uri(run.metrics), "report_uri": uri(run.report)}

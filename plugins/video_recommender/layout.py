@@ -12,6 +12,7 @@ Layout of one run::
       transform/test_00000.protobuf.out ...
       recommendations/recommendations.parquet, recommendations.jsonl, ranking.json
       metrics.json
+      report.html                     self-contained: the metrics against their baselines, with plots
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ class RunPaths:
     @property
     def ranking(self) -> PathLike:
         return self.recommendations / "ranking.json"
+
+    @property
+    def report(self) -> PathLike:
+        return self.root / "report.html"
 
     @property
     def metrics(self) -> PathLike:
