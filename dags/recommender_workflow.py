@@ -24,7 +24,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Param, dag, task
 
 from video_recommender import tasks
-from video_recommender.operators import job_operator
+from video_recommender.operators import EvaluateOperator, job_operator
 from video_recommender.settings import Settings
 
 SETTINGS = Settings.from_env()  # environment only: no network, no AWS at parse time
@@ -114,7 +114,6 @@ def video_recommender():
     def recommend(run: dict, transform_config: dict) -> dict:
         return tasks.recommend(run, transform_config, SETTINGS)
 
-    @task(multiple_outputs=False)
     def evaluate(run: dict, prepared: dict, _transformed: dict, _recommended: dict, ti=None) -> dict:
         # Pulled, not passed: an XCom argument from a skipped branch would skip evaluation.
         return tasks.evaluate(run, prepared, ti.xcom_pull(task_ids="train"), ti.xcom_pull(task_ids="tune"), SETTINGS)
@@ -144,7 +143,10 @@ def video_recommender():
     prepared >> branch >> [train_config, tune_config]
     [train, tune] >> transform_config
     recommended = recommend(run, transform_config)
-    evaluated = evaluate(run, prepared, transform.output, recommended)
+    # a PythonOperator with the run's "Report" link
+    evaluated = EvaluateOperator(
+        task_id="evaluate", python_callable=evaluate, op_args=[run, prepared, transform.output, recommended]
+    )
     evaluated >> end
     evaluated >> delete_model.as_teardown(setups=transform_config)
 

@@ -125,4 +125,4 @@ def test_the_serialized_dag_names_the_links_on_the_sagemaker_job_tasks(tmp_path:
     links = json.loads(done.stdout.splitlines()[-1])
     for task in ("train", "tune", "transform"):
         assert links[task] == ["CloudWatch logs", "SageMaker job"], links
-    assert links["evaluate"] == []
+    assert links["evaluate"] == ["Report"]  # the run report, through the plugin view

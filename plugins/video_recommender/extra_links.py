@@ -60,3 +60,27 @@ class SageMakerJobLogsLink(BaseOperatorLink):
 
 
 SAGEMAKER_JOB_LINKS = (SageMakerJobConsoleLink(), SageMakerJobLogsLink())
+
+
+class RunReportLink(BaseOperatorLink):
+    """The run's report, served by the plugin's view (``report_view``) from the storage root."""
+
+    name = "Report"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        from urllib.parse import quote
+
+        from video_recommender.layout import run_key
+
+        # relative to the UI's own address, as the plugin's view is mounted on the API server
+        return f"{_ui_base()}/recommender/runs/{quote(run_key(ti_key.run_id))}/report"
+
+
+def _ui_base() -> str:
+    """``[api] base_url`` without its trailing slash, or "" when the UI is at the server's root."""
+    from urllib.parse import urlsplit
+
+    from airflow.configuration import conf
+
+    base = conf.get("api", "base_url", fallback="") or ""
+    return urlsplit(base).path.rstrip("/") if base else ""

@@ -17,8 +17,10 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from airflow.exceptions import AirflowException
+from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
+from video_recommender.extra_links import RunReportLink
 from video_recommender.sagemaker_requests import is_model_of_try, name_for_try
 from video_recommender.settings import Settings
 
@@ -118,6 +120,12 @@ class LocalModelCleanup(_LocalJob):
         ]
         self.log.info("deleted %d model(s) of %s: %s", len(deleted), base, deleted)
         return deleted
+
+
+class EvaluateOperator(PythonOperator):
+    """A PythonOperator whose task carries the run's "Report" link (the plugin's report view)."""
+
+    operator_extra_links = (RunReportLink(),)
 
 
 @dataclass(frozen=True)
