@@ -22,6 +22,8 @@ from pathlib import Path
 
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
+from video_recommender.layout import run_key
+
 DAG_ID = "video_recommender"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -275,6 +277,31 @@ def drive(url: str, password: str, shots: Path, conf: dict, run_timeout: float, 
                     raise UICheckError(f"{source} conf has {name}={got.get(name)!r}, not {value!r}")
         if api_run["state"] != "success":
             raise UICheckError(f"REST says run {run_id} is {api_run['state']}")
+
+        # 7. The run's report: the plugin's "Report" tab on the run's page, an iframe of the
+        # plugin's FastAPI view, which reads report.html from the storage root.
+        t0 = time.monotonic()
+        page.goto(page.url.removesuffix("/details"))
+        page.get_by_role("link", name="Report", exact=True).click()
+        page.wait_for_url(re.compile(r"/plugin/recommender-run-report$"))
+        report = page.frame_locator("iframe")
+        try:
+            expect(report.locator("body[data-charts-drawn='3']")).to_be_attached(timeout=30_000)
+            expect(report.locator("#headline")).to_contain_text("NDCG@10")
+        except AssertionError:
+            shot(page, "10-run-report-missing")
+            raise UICheckError(f"run {run_id}: the Report tab shows no drawn report") from None
+        timings["report_tab_s"] = time.monotonic() - t0
+        shot(page, "10-run-report")
+
+        # 8. The reports list, the plugin's entry in the navigation.
+        page.goto(f"{url}/plugin/recommender-reports")
+        reports = page.frame_locator("iframe")
+        expect(reports.locator("#runs")).to_contain_text(run_key(run_id))
+        shot(page, "11-reports-list")
+        reports.get_by_role("link", name=run_key(run_id)).click()
+        expect(reports.locator("body[data-charts-drawn='3']")).to_be_attached(timeout=30_000)
+        shot(page, "12-report-from-the-list")
         return {
             "run_id": run_id,
             "states_seen_in_ui": seen,

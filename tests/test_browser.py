@@ -1,4 +1,4 @@
-"""The README's local-runner section in a real browser: start, log in, trigger with params, success, stop.
+"""The README's local-runner section in a real browser: start, log in, trigger with params, success, the report, stop.
 
 Runs the README's own commands (local-runner/mwaa-local start/stop, default SQLite and
 the checked-in settings) and drives the UI in Debian's headless chromium through
@@ -48,7 +48,7 @@ def test_start_log_in_trigger_with_params_succeed_stop(chromium: str, tmp_path: 
         }  # fmt: skip
         assert seen["triggered_by"] == "ui"
         shots = sorted(p.name for p in ARTIFACTS.glob("*.png"))
-        assert shots[0].startswith("01-login") and shots[-1].startswith("09-run-details-conf"), shots
+        assert shots[0].startswith("01-login") and shots[-1].startswith("12-report-from-the-list"), shots
     finally:
         pids = sorted(set(pids) | set(runner_pids(home)))
         stopped = subprocess.run([str(MWAA_LOCAL), "stop", "--home", str(home)], capture_output=True, text=True)
