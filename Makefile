@@ -5,15 +5,17 @@ INPUT ?=
 HPO ?=
 SCALE ?=
 PREDICTOR ?=
+VERBOSE ?=
 PY := .venv/bin/python
 
 venv:
 	@bash scripts/bootstrap_venv.sh
 
 ## Run the whole workflow through Airflow on generated data (or INPUT=path/to/reviews.tsv.gz;
-## HPO=1 for the tuning branch, SCALE=1.0 for full size, PREDICTOR=binary_classifier for likes).
+## HPO=1 for the tuning branch, SCALE=1.0 for full size, PREDICTOR=binary_classifier for likes,
+## VERBOSE=1 to see Airflow's logs instead of .demo/airflow.log).
 demo: venv
-	@$(PY) scripts/run_demo.py $(if $(INPUT),--input "$(INPUT)") $(if $(HPO),--hpo) $(if $(SCALE),--scale $(SCALE)) $(if $(PREDICTOR),--predictor-type $(PREDICTOR))
+	@$(PY) scripts/run_demo.py $(if $(INPUT),--input "$(INPUT)") $(if $(HPO),--hpo) $(if $(SCALE),--scale $(SCALE)) $(if $(PREDICTOR),--predictor-type $(PREDICTOR)) $(if $(VERBOSE),--verbose)
 
 ## Lint, then the whole test suite.
 test: venv

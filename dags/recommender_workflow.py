@@ -107,16 +107,23 @@ def video_recommender():
         return tasks.tuning_request(run, prepared, SETTINGS)
 
     @task(trigger_rule="none_failed_min_one_success", multiple_outputs=False)
-    def transform_request(run: dict, prepared: dict, training: dict | None, tuning: dict | None) -> dict:
-        return tasks.transform_request(run, prepared, training, tuning, SETTINGS)
+    def transform_request(run: dict, prepared: dict, ti=None, params=None) -> dict:
+        return tasks.transform_request(run, prepared, *trained(ti, params), SETTINGS)
 
     @task(multiple_outputs=False)
     def recommend(run: dict, transform_config: dict) -> dict:
         return tasks.recommend(run, transform_config, SETTINGS)
 
-    def evaluate(run: dict, prepared: dict, _transformed: dict, _recommended: dict, ti=None) -> dict:
-        # Pulled, not passed: an XCom argument from a skipped branch would skip evaluation.
-        return tasks.evaluate(run, prepared, ti.xcom_pull(task_ids="train"), ti.xcom_pull(task_ids="tune"), SETTINGS)
+    def evaluate(run: dict, prepared: dict, _transformed: dict, _recommended: dict, ti=None, params=None) -> dict:
+        return tasks.evaluate(run, prepared, *trained(ti, params), SETTINGS)
+
+    def trained(ti, params) -> tuple[dict | None, dict | None]:
+        # (train's, tune's) result, pulled from the branch that ran (choose_training's
+        # rule) only: an XCom argument of the skipped one would skip the task, and pulling
+        # it logs "XCom not found" at error level.
+        if params["run_hyperparameter_opt"]:
+            return None, ti.xcom_pull(task_ids="tune")
+        return ti.xcom_pull(task_ids="train"), None
 
     run = start()
     if SETTINGS.data_steps == "processing":
@@ -133,7 +140,7 @@ def video_recommender():
     train = job_operator("training", SETTINGS, task_id="train", config=train_config)
     tune_config = tuning_request(run, prepared)
     tune = job_operator("tuning", SETTINGS, task_id="tune", config=tune_config)
-    transform_config = transform_request(run, prepared, train.output, tune.output)
+    transform_config = transform_request(run, prepared)
     transform = job_operator("transform", SETTINGS, task_id="transform", config=transform_config)
     end = EmptyOperator(task_id="end")
     # Teardown: runs when the Model may exist (transform_request succeeded), even if

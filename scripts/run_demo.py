@@ -1,10 +1,12 @@
 """Run the recommender DAG end to end through Airflow, offline, and summarise it.
 
-    python scripts/run_demo.py [--input reviews.tsv.gz] [--hpo] [--scale 0.05]
+    python scripts/run_demo.py [--input reviews.tsv.gz] [--hpo] [--scale 0.05] [--verbose]
 
 Uses a SQLite metadata DB under .demo/airflow-home (created on the fly), the
-local backend, and outputs under ./output/runs/<run> (or RECOMMENDER_STORAGE_ROOT). The last
-line printed is the path of the run's metrics.json.
+local backend, and outputs under ./output/runs/<run> (or RECOMMENDER_STORAGE_ROOT). Airflow's
+own logs (several hundred lines) go to .demo/airflow.log unless --verbose (make demo
+VERBOSE=1); the terminal gets the summary. The last line printed is the path of the run's
+metrics.json.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import os
 import re
 import sys
 import time
+from collections.abc import Generator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,8 +50,50 @@ def main(argv: list[str] | None = None) -> int:
         help="binary_classifier predicts likes (rating >= 4) instead of ratings",
     )  # fmt: skip
     parser.add_argument("--airflow-home", type=Path, default=REPO / ".demo" / "airflow-home")
+    parser.add_argument("--verbose", action="store_true", help="show Airflow's logs instead of writing them to a file")
     args = parser.parse_args(argv)
     configure_environment(args.airflow_home)
+    log_file = None if args.verbose else REPO / ".demo" / "airflow.log"
+    if log_file:
+        print(f"Running the workflow through Airflow; its logs go to {log_file} (VERBOSE=1 shows them) ...", flush=True)
+    with logs_to(log_file):
+        outcome = run(args)
+    if isinstance(outcome, str):  # the DAG did not import
+        print(outcome, file=sys.stderr)
+        return 1
+    return summarise(*outcome, log_file=log_file)
+
+
+@contextmanager
+def logs_to(path: Path | None) -> Generator[None]:
+    """Send everything written to stdout and stderr (Airflow's logs, warnings) to ``path`` while inside.
+
+    At the file-descriptor level, because Airflow's log handlers hold the streams they
+    found at start-up. The summary is printed after, to the terminal.
+    """
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with path.open("wb") as fh:
+        os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def run(args: argparse.Namespace) -> tuple | str:
+    """Run the DAG once with dag.test(); (dag, its run, set-up seconds, error lines), or why it did not import."""
 
     # Airflow reads its configuration when first imported: only now.
     from airflow.models import DagBag
@@ -57,9 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     initdb()
     bag = DagBag(dag_folder=str(REPO / "dags" / "recommender_workflow.py"))
     if bag.import_errors:
-        for path, err in bag.import_errors.items():
-            print(f"DAG import error in {path}:\n{err}", file=sys.stderr)
-        return 1
+        return "\n".join(f"DAG import error in {path}:\n{err}" for path, err in bag.import_errors.items())
     dag = bag.dags["video_recommender"]
     conf: dict = {"run_hyperparameter_opt": args.hpo}
     if args.input:
@@ -80,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         dag_run = dag.test(run_conf=conf)
     finally:
         sys.stdout = watch.stream
-    return summarise(dag, dag_run, setup_seconds, watch.errors)
+    return dag, dag_run, setup_seconds, watch.errors
 
 
 class ErrorLineTee:
@@ -141,7 +185,7 @@ def warm_up_task_execution() -> None:
         client.get("health")  # the first request starts the app's lifespan and services
 
 
-def summarise(dag, dag_run, setup_seconds: float, failures: list[str]) -> int:
+def summarise(dag, dag_run, setup_seconds: float, failures: list[str], log_file: Path | None = None) -> int:
     from airflow.models import TaskInstance
     from airflow.utils.session import create_session
     from sqlalchemy import select
@@ -168,7 +212,7 @@ def summarise(dag, dag_run, setup_seconds: float, failures: list[str]) -> int:
     metrics_path = Path(metrics_uri.removeprefix("file://")) if metrics_uri.startswith("file://") else None
     if str(dag_run.state).split(".")[-1] != "success" or metrics_path is None or not metrics_path.exists():
         print("The run did not succeed:", file=sys.stderr)
-        for failure in failures or ["see the task logs above"]:
+        for failure in failures or [f"see the task logs {'in ' + str(log_file) if log_file else 'above'}"]:
             print(f"   {failure}", file=sys.stderr)
         return 1
     m = json.loads(metrics_path.read_text())
@@ -201,6 +245,9 @@ def summarise(dag, dag_run, setup_seconds: float, failures: list[str]) -> int:
             + ", ".join(f"{who} {r[f'precision_at_{k}']:.4f}" for who, r in shown.items())
         )
         print_sample_recommendations(metrics_path.parent / "recommendations" / "recommendations.jsonl")
+    report = metrics_path.parent / "report.html"
+    if report.exists():
+        print(f"   report: {report}")
     print(metrics_path)
     return 0
 
