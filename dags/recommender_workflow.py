@@ -24,15 +24,18 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Param, dag, task
 
 from video_recommender import tasks
+from video_recommender.assets import input_asset, model_asset, recommendations_asset, triggering_input
 from video_recommender.operators import EvaluateOperator, job_operator
 from video_recommender.settings import Settings
 
 SETTINGS = Settings.from_env()  # environment only: no network, no AWS at parse time
+MODEL, RECOMMENDATIONS, INPUT = model_asset(SETTINGS), recommendations_asset(SETTINGS), input_asset(SETTINGS)
 
 
 @dag(
     dag_id="video_recommender",
-    schedule=None,
+    # manual runs, or each new reviews file when RECOMMENDER_INPUT_ASSET names one
+    schedule=[INPUT] if INPUT else None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -74,8 +77,8 @@ def video_recommender():
         return tasks.start(SETTINGS, run_id)
 
     @task(multiple_outputs=False)
-    def preprocess(run: dict, params=None) -> dict:
-        return tasks.preprocess(run, params, SETTINGS)
+    def preprocess(run: dict, params=None, triggering_asset_events=None) -> dict:
+        return tasks.preprocess(run, params, SETTINGS, triggering_input(triggering_asset_events))
 
     @task(multiple_outputs=False)
     def prepare(run: dict, _preprocessed: dict, params=None) -> dict:
@@ -110,12 +113,18 @@ def video_recommender():
     def transform_request(run: dict, prepared: dict, ti=None, params=None) -> dict:
         return tasks.transform_request(run, prepared, *trained(ti, params), SETTINGS)
 
-    @task(multiple_outputs=False)
-    def recommend(run: dict, transform_config: dict) -> dict:
-        return tasks.recommend(run, transform_config, SETTINGS)
+    @task(multiple_outputs=False, outlets=[RECOMMENDATIONS])
+    def recommend(run: dict, transform_config: dict, outlet_events=None) -> dict:
+        result = tasks.recommend(run, transform_config, SETTINGS)
+        outlet_events[RECOMMENDATIONS].extra = tasks.recommendations_event(result)
+        return result
 
-    def evaluate(run: dict, prepared: dict, _transformed: dict, _recommended: dict, ti=None, params=None) -> dict:
-        return tasks.evaluate(run, prepared, *trained(ti, params), SETTINGS)
+    def evaluate(
+        run: dict, prepared: dict, _transformed: dict, _recommended: dict, ti=None, params=None, outlet_events=None
+    ) -> dict:
+        metrics = tasks.evaluate(run, prepared, *trained(ti, params), SETTINGS)
+        outlet_events[MODEL].extra = tasks.model_event(metrics, _recommended)
+        return metrics
 
     def trained(ti, params) -> tuple[dict | None, dict | None]:
         # (train's, tune's) result, pulled from the branch that ran (choose_training's
@@ -152,7 +161,10 @@ def video_recommender():
     recommended = recommend(run, transform_config)
     # a PythonOperator with the run's "Report" link
     evaluated = EvaluateOperator(
-        task_id="evaluate", python_callable=evaluate, op_args=[run, prepared, transform.output, recommended]
+        task_id="evaluate",
+        python_callable=evaluate,
+        op_args=[run, prepared, transform.output, recommended],
+        outlets=[MODEL],
     )
     evaluated >> end
     evaluated >> delete_model.as_teardown(setups=transform_config)

@@ -99,6 +99,9 @@ class Settings:
     spot_max_wait_seconds: int = 6 * 3600  # runtime plus waiting for spot capacity (>= the max runtime)
     synthetic_scale: float = 0.05
     seed: int = 42
+    # An Asset URI (e.g. s3://bucket/incoming/reviews.tsv.gz): the DAG runs whenever an
+    # event for it is recorded, on that file; empty: manual runs only.
+    input_asset_uri: str = ""
     hyperparameters: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HYPERPARAMETERS))
 
     @property
@@ -188,4 +191,5 @@ class Settings:
             spot_max_wait_seconds=int(numbers["RECOMMENDER_SPOT_MAX_WAIT_SECONDS"]),
             synthetic_scale=numbers["RECOMMENDER_SYNTHETIC_SCALE"],
             seed=int(numbers["RECOMMENDER_SEED"]),
+            input_asset_uri=(env.get("RECOMMENDER_INPUT_ASSET") or "").strip(),
         )

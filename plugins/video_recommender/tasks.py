@@ -84,11 +84,12 @@ def settings_problems(settings: Settings) -> list[str]:
     return problems
 
 
-def preprocess(run: dict, params: dict[str, Any], settings: Settings) -> dict:
+def preprocess(run: dict, params: dict[str, Any], settings: Settings, triggered_by: str | None = None) -> dict:
+    """Read the reviews: the ``input_uri`` param, else the reviews file whose asset event started the run, else generated."""
     from video_recommender import steps
 
     paths = run_paths(run["run_root"], settings)
-    input_uri = (params.get("input_uri") or "").strip()
+    input_uri = (params.get("input_uri") or "").strip() or (triggered_by or "")
     generated = None
     if input_uri:
         input_path = storage_path(input_uri, settings)
@@ -216,6 +217,22 @@ def recommend(run: dict, transform_config: dict, settings: Settings) -> dict:
         run_paths(run["run_root"], settings), storage_path(model_uri, settings), seed=settings.seed
     )
     return {**summary, "model_uri": model_uri}
+
+
+def recommendations_event(result: dict) -> dict:
+    """The recommendations asset event's extra: where this run's recommendations are."""
+    return {k: result[k] for k in ("recommendations_uri", "recommendations_jsonl_uri", "ranking_uri", "model_uri")}
+
+
+def model_event(metrics: dict, recommended: dict) -> dict:
+    """The model asset event's extra: the evaluated model, its job and test metrics, the report."""
+    keep = ("training_job", "tuning_job", "test_rmse", "naive_rmse", "test_f1", "test_roc_auc", "predictor_type")
+    return {
+        "model_uri": recommended["model_uri"],
+        **{k: metrics[k] for k in keep if metrics.get(k) is not None},
+        "metrics_uri": metrics["metrics_uri"],
+        "report_uri": metrics["report_uri"],
+    }
 
 
 def evaluate(run: dict, prepared: dict, training: dict | None, tuning: dict | None, settings: Settings) -> dict:
