@@ -286,7 +286,7 @@ def drive(url: str, password: str, shots: Path, conf: dict, run_timeout: float, 
         page.wait_for_url(re.compile(r"/plugin/recommender-run-report$"))
         report = page.frame_locator("iframe")
         try:
-            expect(report.locator("body[data-charts-drawn='3']")).to_be_attached(timeout=30_000)
+            expect(report.locator("body[data-charts-drawn='4']")).to_be_attached(timeout=30_000)
             expect(report.locator("#headline")).to_contain_text("NDCG@10")
         except AssertionError:
             shot(page, "10-run-report-missing")
@@ -300,7 +300,7 @@ def drive(url: str, password: str, shots: Path, conf: dict, run_timeout: float, 
         expect(reports.locator("#runs")).to_contain_text(run_key(run_id))
         shot(page, "11-reports-list")
         reports.get_by_role("link", name=run_key(run_id)).click()
-        expect(reports.locator("body[data-charts-drawn='3']")).to_be_attached(timeout=30_000)
+        expect(reports.locator("body[data-charts-drawn='4']")).to_be_attached(timeout=30_000)
         shot(page, "12-report-from-the-list")
         return {
             "run_id": run_id,

@@ -36,7 +36,7 @@ def test_text_from_the_input_cannot_break_out_of_the_report() -> None:
 
 
 def test_the_report_draws_its_charts_in_chromium(chromium: str, airflow_db, monkeypatch, tmp_path) -> None:
-    """A whole demo run on the local backend, then its report.html opened from disk, offline."""
+    """A whole demo run on the local backend, then its report.html opened from disk, offline: four charts drawn."""
     import dag_runs
     from playwright.sync_api import sync_playwright
 
@@ -67,8 +67,8 @@ def test_the_report_draws_its_charts_in_chromium(chromium: str, airflow_db, monk
         headline = page.locator("#headline").inner_text()
         samples = page.locator("#samples .card").count()
         browser.close()
-    assert errors == [] and drawn == "3", (errors, drawn)
-    assert len(colours) == 3 and min(colours) > 5, colours
+    assert errors == [] and drawn == "4", (errors, drawn)  # the learning curve, from the job's log, and three more
+    assert len(colours) == 4 and min(colours) > 5, colours
     assert "test RMSE" in headline and "NDCG@10" in headline and samples == 3
     assert requests == [report.as_uri()]  # nothing fetched: the report is self-contained
 

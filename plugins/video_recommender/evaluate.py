@@ -92,7 +92,9 @@ def _train_ratings(run: RunPaths, n_customers: int) -> np.ndarray:
     return np.bincount(customers, minlength=n_customers)
 
 
-def evaluate_step(run: RunPaths, predictor_type: str = "regressor", model: dict | None = None) -> dict:
+def evaluate_step(
+    run: RunPaths, predictor_type: str = "regressor", model: dict | None = None, learning_curve: dict | None = None
+) -> dict:
     """Compute test metrics, write ``metrics.json`` next to the run's outputs, return them.
 
     Regressor: ``test_rmse`` against ``naive_rmse`` (always the training mean). Binary
@@ -163,6 +165,6 @@ def evaluate_step(run: RunPaths, predictor_type: str = "regressor", model: dict 
     write_atomically(run.metrics, (json.dumps(metrics, indent=2, sort_keys=True) + "\n").encode())
     from video_recommender.report import write_report
 
-    write_report(run, metrics, y, s, seed=42)
+    write_report(run, metrics, y, s, seed=42, learning_curve=learning_curve)
     log.info("%s (%d test rows); wrote %s", summary, len(y), run.metrics)
     return {**metrics, "metrics_uri": uri(run.metrics), "report_uri": uri(run.report)}

@@ -35,6 +35,11 @@ def model_registry_uri(settings: Settings) -> str:
     return f"{settings.storage_root}/local-sagemaker/models"
 
 
+def training_log_path(model_registry: ObjectStoragePath, job_name: str) -> ObjectStoragePath:
+    """The local backend's stand-in for a training job's CloudWatch log stream ``<job>/algo-1-…``."""
+    return model_registry.parent / "logs" / "TrainingJobs" / job_name / "algo-1.log"
+
+
 class _LocalJob(BaseOperator):
     template_fields: Sequence[str] = ("config",)
     template_fields_renderers: ClassVar[dict[str, str]] = {"config": "json"}
@@ -65,12 +70,20 @@ class LocalTrainingJob(_LocalJob):
 
     def execute(self, context: Any) -> dict:
         from video_recommender.engine.training import run_training_job  # numpy/numba: at run time only
+        from video_recommender.storage import write_atomically
 
-        return {
-            "Training": _completed(
-                run_training_job(self.request(context), self.resolve, emit=self.log.info), "TrainingJob"
-            )
-        }
+        request, lines = self.request(context), []
+
+        def emit(line: str) -> None:
+            self.log.info(line)
+            lines.append(line)
+
+        describe = run_training_job(request, self.resolve, emit=emit)
+        # Kept as CloudWatch keeps a real job's log (group /aws/sagemaker/TrainingJobs, a
+        # stream per host), so the report reads the learning curve the same way on both backends.
+        log_file = training_log_path(self.resolve(self.model_registry), request["TrainingJobName"])
+        write_atomically(log_file, ("\n".join(lines) + "\n").encode())
+        return {"Training": _completed(describe, "TrainingJob")}
 
 
 class LocalTuningJob(_LocalJob):

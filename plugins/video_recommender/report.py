@@ -90,10 +90,13 @@ def render(data: dict) -> str:
     return template.render(data=data, payload=payload, chart_js=CHART_JS.read_text())
 
 
-def write_report(run: RunPaths, metrics: dict, y: np.ndarray, s: np.ndarray, seed: int) -> None:
+def write_report(
+    run: RunPaths, metrics: dict, y: np.ndarray, s: np.ndarray, seed: int, learning_curve: dict | None = None
+) -> None:
     data = {
         "run": run.root.name,
         "metrics": metrics,
+        "learning_curve": learning_curve if learning_curve and learning_curve["epochs"] else None,
         "predicted_by_actual": predicted_by_actual(y, s),
         "samples": sample_recommendations(run, seed),
     }

@@ -260,4 +260,47 @@ def evaluate(run: dict, prepared: dict, training: dict | None, tuning: dict | No
         }
     else:
         model = {}
-    return evaluate_step(run_paths(run["run_root"], settings), prepared["predictor_type"], model)
+    curve = None
+    if model.get("training_job"):
+        from video_recommender.training_logs import learning_curve
+
+        lines = training_log_lines(model["training_job"], settings)
+        curve = learning_curve(lines) if lines else None
+    return evaluate_step(run_paths(run["run_root"], settings), prepared["predictor_type"], model, curve)
+
+
+TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+
+
+def training_log_lines(job_name: str, settings: Settings) -> list[str]:
+    """The training job's log: CloudWatch's streams ``<job>/…`` on SageMaker, the local engine's copy locally.
+
+    For the report's learning curve only: a log that cannot be read (not there yet,
+    access denied) is a warning and an empty list, never a failed evaluation.
+    """
+    try:
+        if settings.backend == "local":
+            from video_recommender.operators import model_registry_uri, training_log_path
+
+            path = training_log_path(storage_path(model_registry_uri(settings), settings), job_name)
+            return path.read_text().splitlines() if path.exists() else []
+        from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
+
+        hook = AwsLogsHook(aws_conn_id=settings.aws_conn_id, region_name=settings.region)
+        streams = hook.conn.describe_log_streams(logGroupName=TRAINING_LOG_GROUP, logStreamNamePrefix=f"{job_name}/")
+        lines = []
+        for stream in sorted(s["logStreamName"] for s in streams.get("logStreams", [])):
+            token = None
+            while True:  # GetLogEvents pages until the forward token repeats
+                page = hook.conn.get_log_events(
+                    logGroupName=TRAINING_LOG_GROUP, logStreamName=stream, startFromHead=True,
+                    **({"nextToken": token} if token else {}),
+                )  # fmt: skip
+                lines.extend(event["message"] for event in page["events"])
+                if page.get("nextForwardToken") in (None, token):
+                    break
+                token = page["nextForwardToken"]
+        return lines
+    except Exception as exc:  # the report goes without its curve
+        log.warning("no learning curve for %s: cannot read its log (%s)", job_name, exc)
+        return []
