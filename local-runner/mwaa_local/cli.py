@@ -5,7 +5,7 @@ local-runner/mwaa-local status | logs | stop | reset-db        [--home DIR]
 local-runner/mwaa-local test-requirements [requirements.txt]
 local-runner/mwaa-local test-startup-script startup.sh [--component worker|scheduler|webserver]
 local-runner/mwaa-local package-requirements [requirements.txt] [--out dist/private]
-local-runner/mwaa-local prepare-docker [--docker-state DIR]   # then: docker compose ... up (README)
+local-runner/mwaa-local prepare-docker [--docker-state DIR]   # then: docker compose ... up (docs/local-runner.md)
 (sync --home DIR is the runner's dag-sync component, which start launches.)
 """
 

@@ -20,8 +20,7 @@ DATA_STEPS = ("worker", "processing")  # where preprocess and prepare run
 # Our defaults, for real FM's optimiser (MXNet's lazy Adam: the rates are Adam step
 # sizes, each touched value moves about lr per mini-batch). Chosen by a grid on the
 # validation split only, of MovieLens-100K and of the generated demo data, through this
-# workflow's pre-processing (benchmarks/choose_defaults.py; README "The local FM engine
-# and its decisions"). Everything not listed keeps FM's own default (bias_lr 0.1,
+# workflow's pre-processing (benchmarks/choose_defaults.py; docs/local-engine.md). Everything not listed keeps FM's own default (bias_lr 0.1,
 # bias_wd 0.01, the init sigmas).
 DEFAULT_HYPERPARAMETERS: dict[str, str] = {
     "predictor_type": "regressor",
@@ -87,7 +86,7 @@ class Settings:
     deferrable: bool = False
     job_retries: int = 1
     retry_delay_seconds: int = 60
-    # Cost caps (README "Cost"). SageMaker stops a job at its MaxRuntimeInSeconds; the
+    # Cost caps (docs/sagemaker.md "Cost"). SageMaker stops a job at its MaxRuntimeInSeconds; the
     # waits last as long as these allow (video_recommender.waits) and no longer.
     training_max_runtime_seconds: int = 3 * 3600
     processing_max_runtime_seconds: int = 2 * 3600

@@ -34,5 +34,5 @@ def learning_curve(lines: Iterable[str]) -> dict:
     return {"epochs": epochs, "validation": validation, "metric": shown}
 
 
-# the metric a curve shows: the tuning objectives (README), else the first one logged
+# the metric a curve shows: the tuning objectives (docs/workflow.md), else the first one logged
 _PREFERRED = ("rmse", "binary_classification_cross_entropy", "binary_classification_accuracy")
