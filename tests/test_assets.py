@@ -72,14 +72,19 @@ def test_a_run_records_the_model_and_recommendations_events_with_its_uris(airflo
     assert state == "success", states
     with create_session() as session:
         events = {
-            name: extra
-            for name, extra in session.execute(
-                select(AssetModel.name, AssetEvent.extra).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            uri: extra
+            for uri, extra in session.execute(
+                select(AssetModel.uri, AssetEvent.extra).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
                 .where(AssetEvent.source_run_id == run_id)
             )
         }  # fmt: skip
-    model, recs = events["video_recommender_model"], events["video_recommender_recommendations"]
+    root = tmp_path.as_uri()
+    model, recs = events[f"{root}/assets/model"], events[f"{root}/assets/recommendations"]
     assert model["model_uri"].endswith("/output/model.tar.gz") and model["training_job"]
     assert model["test_rmse"] < model["naive_rmse"] and model["report_uri"].endswith("/report.html")
     assert Path(recs["recommendations_uri"].removeprefix("file://")).exists()
     assert recs["model_uri"] == model["model_uri"]
+
+    monkeypatch.setenv("RECOMMENDER_STORAGE_ROOT", (tmp_path / "moved").as_uri())
+    state, states, _ = dag_runs.run_dag({"synthetic_scale": 0.01})
+    assert state == "success", states  # a new storage root: new assets, not inactive ones

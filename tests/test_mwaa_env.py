@@ -69,6 +69,7 @@ def test_a_fresh_package_loads_cleanly(mwaa_python_env: tuple[Path, Path], tmp_p
     assert report["errors"] == {} and report["unlisted_imports"] == [] and report["bare_modules"] == []
     assert report["plugins"] == ["video_recommender"] and report["dags"] == ["video_recommender"]
     assert report["links"] == [
+        "video_recommender.extra_links.RunReportLink",
         "video_recommender.extra_links.SageMakerJobConsoleLink",
         "video_recommender.extra_links.SageMakerJobLogsLink",
     ]
