@@ -48,7 +48,58 @@ def sagemaker_env(moto_endpoint, monkeypatch, tmp_path):
     s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
     if BUCKET not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
         s3.create_bucket(Bucket=BUCKET)
+    training_container(monkeypatch)
     return s3
+
+
+def training_container(monkeypatch) -> None:
+    """SageMaker's side of CreateTrainingJob, in moto: the job's model where AWS documents it.
+
+    A completed training job's artifact is ``<S3OutputPath>/<TrainingJobName>/output/model.tar.gz``
+    (DescribeTrainingJob's ModelArtifacts.S3ModelArtifacts); a tuning job's best training
+    job has its own (moto names that job "FakeTrainingJobName"). The model is FM's format
+    with the request's feature_dim and num_factors, its weights random: these tests check
+    the workflow's plumbing, not the model.
+    """
+    import numpy as np
+    from moto.s3.models import s3_backends
+    from moto.sagemaker import models
+
+    from video_recommender.engine.artifacts import FMModel, write_model_tar_gz
+
+    def put_model(account_id: str, output_path: str, job_name: str, hyper_parameters: dict) -> None:
+        dim, factors = int(hyper_parameters["feature_dim"]), int(hyper_parameters.get("num_factors", 8))
+        rng = np.random.default_rng(0)
+        model = FMModel(np.array([3.5], np.float32), rng.normal(size=dim).astype(np.float32) * 0.1,
+                        rng.normal(size=(dim, factors)).astype(np.float32) * 0.1,
+                        hyper_parameters.get("predictor_type", "regressor"))  # fmt: skip
+        bucket, _, prefix = output_path[5:].partition("/")
+        key = f"{prefix.rstrip('/')}/{job_name}/output/model.tar.gz".lstrip("/")
+        s3_backends[account_id]["aws"].put_object(bucket, key, write_model_tar_gz(model))
+
+    training, tuning = (
+        models.SageMakerModelBackend.create_training_job,
+        models.SageMakerModelBackend.create_hyper_parameter_tuning_job,
+    )
+
+    def create_training_job(self, *args, **kwargs):
+        job = training(self, *args, **kwargs)
+        put_model(self.account_id, kwargs["output_data_config"]["S3OutputPath"], kwargs["training_job_name"],
+                  kwargs["hyper_parameters"])  # fmt: skip
+        return job
+
+    def create_hyper_parameter_tuning_job(self, *args, **kwargs):
+        arn = tuning(self, *args, **kwargs)
+        definition = kwargs["training_job_definition"]
+        best = self.hyper_parameter_tuning_jobs[kwargs["hyper_parameter_tuning_job_name"]].best_training_job
+        put_model(self.account_id, definition["OutputDataConfig"]["S3OutputPath"], best["TrainingJobName"],
+                  definition["StaticHyperParameters"])  # fmt: skip
+        return arn
+
+    monkeypatch.setattr(models.SageMakerModelBackend, "create_training_job", create_training_job)
+    monkeypatch.setattr(
+        models.SageMakerModelBackend, "create_hyper_parameter_tuning_job", create_hyper_parameter_tuning_job
+    )
 
 
 def assert_least_privilege(calls: list) -> list[tuple]:
