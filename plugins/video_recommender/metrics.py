@@ -58,13 +58,6 @@ def average_precision(score: np.ndarray, y: np.ndarray) -> float | None:
     return float(np.sum(recall_step * tp / seen))
 
 
-def f1(predicted: np.ndarray, y: np.ndarray) -> float:
-    predicted, y = predicted.astype(bool), y.astype(bool)
-    tp = float(np.sum(predicted & y))
-    denominator = float(predicted.sum() + y.sum())
-    return 0.0 if denominator == 0 else 2 * tp / denominator
-
-
 ACTIVITY_BUCKETS = ((0, 4), (5, 9), (10, 19), (20, 49), (50, None))  # ratings in train, inclusive
 
 

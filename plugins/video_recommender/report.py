@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from video_recommender.layout import RunPaths
+from video_recommender.steps import LIKE_THRESHOLD
 from video_recommender.storage import write_atomically
 
 ASSETS = Path(__file__).with_name("report_assets")
@@ -54,7 +55,7 @@ def sample_recommendations(run: RunPaths, seed: int, count: int = SAMPLE_CUSTOME
     with (run.preprocessed / "videos.parquet").open("rb") as fh:
         videos = pq.read_table(fh).to_pandas()
     titles = videos["product_title"] if "product_title" in videos else videos["product_id"]
-    liked = train[train["star_rating"] >= 4]
+    liked = train[train["star_rating"] >= LIKE_THRESHOLD]
     per_customer = liked.groupby("customer_index")["video_index"].apply(list)
     eligible = per_customer[per_customer.map(len) >= 3].index.to_numpy()
     if len(eligible) == 0:
