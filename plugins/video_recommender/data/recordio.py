@@ -184,7 +184,13 @@ def encode_sparse(matrix: object, labels: np.ndarray | None = None, *, by_layout
         layout_of_row = nnz * (int(key_bytes.max()) + 1) + key_bytes
         layouts, first_row, layout_index = np.unique(layout_of_row, return_index=True, return_inverse=True)
         if len(layouts) <= _MAX_LAYOUTS:
-            layout = _RowLayout(rows, values, labels, rec_len, frame_len)
+            # where each layout's values and keys start in its frame, from the sizes above
+            # (the same fields the scatter path below writes one after another)
+            f = first_row
+            value_at = 8 + 1 + _varint_len(f_len[f]) + len(_MAP_KEY) + 1 + _varint_len(v_len[f]) + 1
+            value_at += _varint_len(t_len[f]) + 1 + _varint_len(val_bytes[f])
+            key_at = value_at + val_bytes[f] + 1 + _varint_len(key_bytes[f])
+            layout = _RowLayout(rows, values, labels, rec_len, frame_len, value_at, key_at)
             templates = encode_sparse(
                 SparseRows(*_take_rows(rows, first_row), rows.n_cols),
                 None if labels is None else labels[first_row],
@@ -258,6 +264,8 @@ class _RowLayout:
     labels: np.ndarray | None
     rec_len: np.ndarray
     frame_len: np.ndarray
+    value_at: np.ndarray  # per layout: offset of the first value's bytes in the frame
+    key_at: np.ndarray  # per layout: offset of the first key's varint in the frame
 
     def fill(
         self, buf: np.ndarray, starts: np.ndarray, templates: bytes, first_row: np.ndarray, layout_index: np.ndarray
@@ -277,7 +285,7 @@ class _RowLayout:
             size = int(self.frame_len[r0])
             block = np.empty((len(members), size), dtype=np.uint8)
             block[:] = template_bytes[template_start[g] : template_start[g + 1]]
-            self._fill_fields(block, members, int(r0))
+            self._fill_fields(block, members, int(r0), int(self.value_at[g]), int(self.key_at[g]))
             word_start = starts[members] // 4
             block_words = block.view(np.uint32)
             offsets = np.arange(size // 4)
@@ -285,19 +293,10 @@ class _RowLayout:
                 hi = lo + _SCATTER_ROWS
                 words[word_start[lo:hi, None] + offsets] = block_words[lo:hi]
 
-    def _fill_fields(self, block: np.ndarray, members: np.ndarray, r0: int) -> None:
+    def _fill_fields(self, block: np.ndarray, members: np.ndarray, r0: int, value_at: int, key_at: int) -> None:
         rows, width = self.rows, self.values.dtype.itemsize
         k = int(rows.indptr[r0 + 1] - rows.indptr[r0])
-        key_bytes = int(_varint_len(rows.indices[rows.indptr[r0] : rows.indptr[r0 + 1]]).sum())
-        # offsets inside the frame, in the order encode_sparse lays the fields out
         rec_len = int(self.rec_len[r0])
-        t_len = 2 * 1 + len(_varint(k * width)) + k * width + len(_varint(key_bytes)) + key_bytes
-        t_len += 2 + len(_varint(rows.n_cols))
-        v_len = 1 + len(_varint(t_len)) + t_len
-        f_len = len(_MAP_KEY) + 1 + len(_varint(v_len)) + v_len
-        value_at = 8 + 1 + len(_varint(f_len)) + len(_MAP_KEY) + 1 + len(_varint(v_len)) + 1 + len(_varint(t_len))
-        value_at += 1 + len(_varint(k * width))
-        key_at = value_at + k * width + 1 + len(_varint(key_bytes))
 
         take = rows.indptr[members][:, None] + np.arange(k)
         block[:, value_at : value_at + k * width] = self.values[take].view(np.uint8).reshape(len(members), -1)
