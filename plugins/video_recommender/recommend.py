@@ -89,13 +89,13 @@ def recommend_step(run: RunPaths, model_path: PathLike, n: int = TOP_N, seed: in
         np.concatenate([s[0] for s in splits.values()]), np.concatenate([s[1] for s in splits.values()]), n_customers
     )
 
-    everyone = np.arange(n_customers)
-    videos, scores = top_n(fm_scorer(model, n_customers), everyone, rated, n)
+    scorer = fm_scorer(model, n_customers)
+    videos, scores = top_n(scorer, np.arange(n_customers), rated, n)
     recommended_at = time.perf_counter()
     _write_recommendations(run, model, videos, scores, n_customers)
     written_at = time.perf_counter()
 
-    ranking = _ranking(model, splits, known, n_customers, n_videos, n, seed)
+    ranking = _ranking(scorer, splits, known, n_customers, n_videos, n, seed)
     write_atomically(run.ranking, (json.dumps(ranking, indent=2, sort_keys=True) + "\n").encode())
     done = time.perf_counter()
     log.info(
@@ -158,12 +158,13 @@ def _write_json_lines(fh, table: pa.Table) -> None:
     lines.write_ndjson(fh)
 
 
-def _ranking(model, splits: dict, known: ItemSets, n_customers: int, n_videos: int, n: int, seed: int) -> dict:
+def _ranking(model_scorer, splits: dict, known: ItemSets, n_customers: int, n_videos: int, n: int, seed: int) -> dict:
     """The model against the most-popular and random baselines, on the test split's liked videos."""
     test_customers, test_videos, test_ratings = splits["test"]
     liked = test_ratings >= LIKE_THRESHOLD
     relevant = ItemSets.from_pairs(test_customers[liked], test_videos[liked], n_customers)
     candidates = np.flatnonzero(relevant.sizes() > 0)
+    with_relevant = len(candidates)
     if len(candidates) > RANKING_CUSTOMERS:
         candidates = np.sort(np.random.default_rng(seed).choice(candidates, RANKING_CUSTOMERS, replace=False))
     train_counts = np.bincount(splits["train"][1], minlength=n_videos)
@@ -171,10 +172,10 @@ def _ranking(model, splits: dict, known: ItemSets, n_customers: int, n_videos: i
         "k": n,
         "relevant": f"test ratings >= {LIKE_THRESHOLD}",
         "excluded": "videos the customer rated in train or validate",
-        "customers_with_relevant": int((relevant.sizes() > 0).sum()),
+        "customers_with_relevant": with_relevant,
     }
     for name, scorer in (
-        ("model", fm_scorer(model, n_customers)),
+        ("model", model_scorer),
         ("most_popular", popularity_scorer(train_counts)),
         ("random", random_scorer(n_videos, seed)),
     ):
