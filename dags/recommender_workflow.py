@@ -1,8 +1,8 @@
 """
 ### Video recommender on SageMaker Factorization Machines
 
-`start → preprocess → prepare → branch: train | tune → transform and recommend → evaluate → end`,
-then the teardown `delete_model` (the run's SageMaker Model, whatever happened before).
+`start → preprocess → prepare → choose_training → train | tune → transform → recommend → evaluate`,
+and the teardown `delete_model` (the run's SageMaker Model, whatever happened after `start`).
 
 Customer star ratings of videos (Amazon customer-reviews TSV schema) are filtered,
 indexed and split, one-hot encoded as RecordIO-protobuf, used to train the
@@ -15,13 +15,16 @@ Settings come from the environment (`video_recommender.settings`):
 `RECOMMENDER_STORAGE_ROOT` (`file://…` locally, `s3://bucket/prefix` on MWAA) and
 `RECOMMENDER_BACKEND` (`local`: the offline FM engine; `sagemaker`: AWS).
 Leave `input_uri` empty to run on generated data.
+
+Each task finds the run's folder and job names from its own run id
+(`video_recommender.layout.Run`), and the job tasks build their SageMaker request when
+they run, so the graph's edges are the order of the steps and nothing else.
 """
 
 from __future__ import annotations
 
 import pendulum
-from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag, setup, task
 
 from video_recommender import tasks
 from video_recommender.assets import input_asset, model_asset, recommendations_asset, triggering_input
@@ -72,102 +75,59 @@ MODEL, RECOMMENDATIONS, INPUT = model_asset(SETTINGS), recommendations_asset(SET
     },
 )
 def video_recommender():
+    @setup
     @task(multiple_outputs=False)
     def start(run_id=None) -> dict:
         return tasks.start(SETTINGS, run_id)
 
     @task(multiple_outputs=False)
-    def preprocess(run: dict, params=None, triggering_asset_events=None) -> dict:
-        return tasks.preprocess(run, params, SETTINGS, triggering_input(triggering_asset_events))
+    def preprocess(run_id=None, params=None, triggering_asset_events=None) -> dict:
+        return tasks.preprocess(SETTINGS, run_id, params, triggering_input(triggering_asset_events))
 
     @task(multiple_outputs=False)
-    def prepare(run: dict, _preprocessed: dict, params=None) -> dict:
-        return tasks.prepare(run, params, SETTINGS)
-
-    # RECOMMENDER_DATA_STEPS=processing: the same two steps as SageMaker Processing jobs.
-    @task(multiple_outputs=False)
-    def processing_request(run: dict, step: str, _upstream: dict | None = None, params=None) -> dict:
-        return tasks.processing_request(run, params, SETTINGS, step)
-
-    @task(task_id="preprocess", multiple_outputs=False)
-    def preprocessed_result(run: dict, _job: dict) -> dict:
-        return tasks.preprocessed_result(run, SETTINGS)
-
-    @task(task_id="prepare", multiple_outputs=False)
-    def prepared_result(run: dict, _job: dict) -> dict:
-        return tasks.prepared_result(run, SETTINGS)
+    def prepare(run_id=None, params=None) -> dict:
+        return tasks.prepare(SETTINGS, run_id, params)
 
     @task.branch
     def choose_training(params=None) -> str:
-        return "tuning_request" if params["run_hyperparameter_opt"] else "training_request"
-
-    @task(multiple_outputs=False)
-    def training_request(run: dict, prepared: dict) -> dict:
-        return tasks.training_request(run, prepared, SETTINGS)
-
-    @task(multiple_outputs=False)
-    def tuning_request(run: dict, prepared: dict) -> dict:
-        return tasks.tuning_request(run, prepared, SETTINGS)
-
-    @task(trigger_rule="none_failed_min_one_success", multiple_outputs=False)
-    def transform_request(run: dict, prepared: dict, ti=None, params=None) -> dict:
-        return tasks.transform_request(run, prepared, *trained(ti, params), SETTINGS)
+        return tasks.TUNE_TASK if params["run_hyperparameter_opt"] else tasks.TRAIN_TASK
 
     @task(multiple_outputs=False, outlets=[RECOMMENDATIONS])
-    def recommend(run: dict, transform_config: dict, outlet_events=None) -> dict:
-        result = tasks.recommend(run, transform_config, SETTINGS)
+    def recommend(run_id=None, ti=None, params=None, outlet_events=None) -> dict:
+        result = tasks.recommend(SETTINGS, run_id, *tasks.trained(ti, params))
         outlet_events[RECOMMENDATIONS].extra = tasks.recommendations_event(result)
         return result
 
-    def evaluate(
-        run: dict, prepared: dict, _transformed: dict, _recommended: dict, ti=None, params=None, outlet_events=None
-    ) -> dict:
-        metrics = tasks.evaluate(run, prepared, *trained(ti, params), SETTINGS)
-        outlet_events[MODEL].extra = tasks.model_event(metrics, _recommended)
+    def evaluate(run_id=None, ti=None, params=None, outlet_events=None) -> dict:
+        metrics = tasks.evaluate(SETTINGS, run_id, *tasks.trained(ti, params))
+        outlet_events[MODEL].extra = tasks.model_event(metrics)
         return metrics
 
-    def trained(ti, params) -> tuple[dict | None, dict | None]:
-        # (train's, tune's) result, pulled from the branch that ran (choose_training's
-        # rule) only: an XCom argument of the skipped one would skip the task, and pulling
-        # it logs "XCom not found" at error level.
-        if params["run_hyperparameter_opt"]:
-            return None, ti.xcom_pull(task_ids="tune")
-        return ti.xcom_pull(task_ids="train"), None
+    if SETTINGS.data_steps == "processing":  # the same two steps as SageMaker Processing jobs
+        preprocessed = job_operator("processing", SETTINGS, task_id="preprocess", request=tasks.preprocess_job_request)
+        prepared = job_operator("processing", SETTINGS, task_id="prepare", request=tasks.prepare_job_request)
+    else:
+        preprocessed, prepared = preprocess(), prepare()
+    train = job_operator("training", SETTINGS, task_id=tasks.TRAIN_TASK, request=tasks.training_job_request)
+    tune = job_operator("tuning", SETTINGS, task_id=tasks.TUNE_TASK, request=tasks.tuning_job_request)
+    transform = job_operator(
+        "transform",
+        SETTINGS,
+        task_id="transform",
+        request=tasks.transform_job_request,
+        trigger_rule="none_failed_min_one_success",  # after whichever branch ran
+    )
+    # a PythonOperator with the run's "Report" link
+    evaluated = EvaluateOperator(task_id="evaluate", python_callable=evaluate, outlets=[MODEL])
+    # Teardown of the run's set-up: deletes the transform's Model whenever it may exist,
+    # even if transform or evaluate failed (Airflow's setup/teardown, all_done_setup_success).
+    delete_model = job_operator(
+        "model_cleanup", SETTINGS, task_id="delete_model", request=tasks.model_cleanup_job_request
+    )
 
     run = start()
-    if SETTINGS.data_steps == "processing":
-        pre_config = processing_request.override(task_id="preprocess_request")(run, "preprocess")
-        pre_job = job_operator("processing", SETTINGS, task_id="preprocess_job", config=pre_config)
-        preprocessed = preprocessed_result(run, pre_job.output)
-        prep_config = processing_request.override(task_id="prepare_request")(run, "prepare", preprocessed)
-        prep_job = job_operator("processing", SETTINGS, task_id="prepare_job", config=prep_config)
-        prepared = prepared_result(run, prep_job.output)
-    else:
-        prepared = prepare(run, preprocess(run))
-    branch = choose_training()
-    train_config = training_request(run, prepared)
-    train = job_operator("training", SETTINGS, task_id="train", config=train_config)
-    tune_config = tuning_request(run, prepared)
-    tune = job_operator("tuning", SETTINGS, task_id="tune", config=tune_config)
-    transform_config = transform_request(run, prepared)
-    transform = job_operator("transform", SETTINGS, task_id="transform", config=transform_config)
-    end = EmptyOperator(task_id="end")
-    # Teardown: runs when the Model may exist (transform_request succeeded), even if
-    # transform or evaluate failed (Airflow's setup/teardown, all_done_setup_success).
-    delete_model = job_operator("model_cleanup", SETTINGS, task_id="delete_model", config=transform_config)
-
-    prepared >> branch >> [train_config, tune_config]
-    [train, tune] >> transform_config
-    recommended = recommend(run, transform_config)
-    # a PythonOperator with the run's "Report" link
-    evaluated = EvaluateOperator(
-        task_id="evaluate",
-        python_callable=evaluate,
-        op_args=[run, prepared, transform.output, recommended],
-        outlets=[MODEL],
-    )
-    evaluated >> end
-    evaluated >> delete_model.as_teardown(setups=transform_config)
+    run >> preprocessed >> prepared >> choose_training() >> [train, tune] >> transform
+    transform >> recommend() >> evaluated >> delete_model.as_teardown(setups=run)
 
 
 video_recommender()

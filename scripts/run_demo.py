@@ -190,8 +190,8 @@ def summarise(dag, dag_run, setup_seconds: float, failures: list[str], log_file:
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    from video_recommender.layout import run_key
     from video_recommender.settings import Settings
+    from video_recommender.tasks import run_of
 
     with create_session() as session:
         tis = session.scalars(
@@ -206,10 +206,8 @@ def summarise(dag, dag_run, setup_seconds: float, failures: list[str], log_file:
     for _, task_id, state, duration in rows:
         shown = f"{duration:6.1f} s" if duration is not None else "     - "
         print(f"   {task_id:<20} {state.split('.')[-1]:<16} {shown}")
-    settings = Settings.from_env()
-    root = settings.storage_root
-    metrics_uri = f"{root}/runs/{run_key(dag_run.run_id)}/metrics.json"
-    metrics_path = Path(metrics_uri.removeprefix("file://")) if metrics_uri.startswith("file://") else None
+    metrics = run_of(Settings.from_env(), dag_run.run_id).paths.metrics
+    metrics_path = Path(metrics.path) if metrics.protocol == "file" else None
     if str(dag_run.state).split(".")[-1] != "success" or metrics_path is None or not metrics_path.exists():
         print("The run did not succeed:", file=sys.stderr)
         for failure in failures or [f"see the task logs {'in ' + str(log_file) if log_file else 'above'}"]:

@@ -30,3 +30,18 @@ def run_dag(conf: dict) -> tuple[str, dict[str, str], str]:
         ).all()
         states = {ti.task_id: str(ti.state).split(".")[-1] for ti in tis}
     return str(dag_run.state).split(".")[-1], states, dag_run.run_id
+
+
+def rendered_config(run_id: str, task_id: str) -> Any:
+    """The ``config`` a task rendered in run ``run_id``, as the UI's Rendered Templates view shows it."""
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        row = session.scalars(
+            select(RenderedTaskInstanceFields).where(
+                RenderedTaskInstanceFields.run_id == run_id, RenderedTaskInstanceFields.task_id == task_id
+            )
+        ).one()
+        return row.rendered_fields["config"]

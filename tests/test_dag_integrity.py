@@ -26,35 +26,24 @@ def dag():
 
 
 def test_tasks_and_order(dag) -> None:
+    """The seed's line with one branch: only the steps' order, no data-plumbing edges."""
     downstream = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
     assert downstream == {
-        "start": [
-            "evaluate",
-            "prepare",
-            "preprocess",
-            "recommend",
-            "training_request",
-            "transform_request",
-            "tuning_request",
-        ],
+        "start": ["delete_model", "preprocess"],
         "preprocess": ["prepare"],
-        "prepare": ["choose_training", "evaluate", "training_request", "transform_request", "tuning_request"],
-        "choose_training": ["training_request", "tuning_request"],
-        "training_request": ["train"],
-        "train": ["transform_request"],
-        "tuning_request": ["tune"],
-        "tune": ["transform_request"],
-        "transform_request": ["delete_model", "recommend", "transform"],
-        "transform": ["evaluate"],
+        "prepare": ["choose_training"],
+        "choose_training": ["train", "tune"],
+        "train": ["transform"],
+        "tune": ["transform"],
+        "transform": ["recommend"],
         "recommend": ["evaluate"],
-        "evaluate": ["delete_model", "end"],
-        "end": [],
+        "evaluate": ["delete_model"],
         "delete_model": [],
     }
-    assert dag.task_dict["transform_request"].trigger_rule == "none_failed_min_one_success"
-    # The run's Model is deleted whenever it may exist: a teardown of the task that names it.
+    assert dag.task_dict["transform"].trigger_rule == "none_failed_min_one_success"
+    # The run's Model is deleted whenever it may exist: a teardown of the run's set-up.
     cleanup = dag.task_dict["delete_model"]
-    assert cleanup.is_teardown and dag.task_dict["transform_request"].is_setup
+    assert cleanup.is_teardown and dag.task_dict["start"].is_setup
     assert cleanup.trigger_rule == "all_done_setup_success"
 
 

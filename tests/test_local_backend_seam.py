@@ -29,7 +29,7 @@ def test_processing_mode_runs_offline_end_to_end(airflow_db, monkeypatch, tmp_pa
         monkeypatch, tmp_path, {"synthetic_scale": 0.01, "seed": 7}, RECOMMENDER_DATA_STEPS="processing"
     )
     assert state == "success", json.dumps(states)
-    assert states["preprocess_job"] == states["prepare_job"] == "success"
+    assert states["preprocess"] == states["prepare"] == "success"
     run_dir = tmp_path / "runs" / run_key(run_id)
     # What the Processing jobs uploaded: the generated input, the preprocessed tables, RecordIO.
     assert (run_dir / "input" / "reviews.tsv.gz").exists()
@@ -81,6 +81,7 @@ def test_a_failed_local_try_is_retried_under_new_names(airflow_db, monkeypatch, 
 
 
 def test_the_local_teardown_deletes_the_runs_model(airflow_db, monkeypatch, tmp_path) -> None:
+    from video_recommender.layout import run_key
     from video_recommender.sagemaker_requests import job_name
 
     registry = tmp_path / "local-sagemaker" / "models"
@@ -102,3 +103,13 @@ def test_the_local_teardown_deletes_the_runs_model(airflow_db, monkeypatch, tmp_
     model = f"{job_name('video-recsys', 'model', run_id)}-t1"
     assert f"{model}.json" in seen  # CreateModel recorded it during the transform ...
     assert sorted(p.name for p in registry.iterdir()) == ["another-run-model-t1.json"]  # ... the teardown removed it
+    # Each job task built its request from the run id when it ran, and shows it as its rendered config
+    # (the base names: the try's suffix is added at submission).
+    base = model.removesuffix("-t1")
+    assert dag_runs.rendered_config(run_id, "delete_model") == {"Model": {"ModelName": base}}
+    transform_request = dag_runs.rendered_config(run_id, "transform")
+    assert transform_request["Model"]["ModelName"] == transform_request["Transform"]["ModelName"] == base
+    assert transform_request["Transform"]["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"].endswith(
+        f"/runs/{run_key(run_id)}/recordio/test/"
+    )
+    assert dag_runs.rendered_config(run_id, "train")["TrainingJobName"] == job_name("video-recsys", "train", run_id)

@@ -13,6 +13,7 @@ from botocore.validate import ParamValidator
 from video_recommender import tasks
 from video_recommender.sagemaker_requests import name_for_try
 from video_recommender.settings import Settings
+from video_recommender.storage import uri
 
 SETTINGS = Settings(
     storage_root="s3://recsys-bucket/prefix",
@@ -20,7 +21,7 @@ SETTINGS = Settings(
     sagemaker_role_arn="arn:aws:iam::123456789012:role/recsys-sagemaker",
     region="eu-west-1",
 )
-RUN = {"run_id": "manual__2026-11-25T10:00:00+00:00", "run_root": "s3://recsys-bucket/prefix/runs/manual__2026"}
+RUN = tasks.run_of(SETTINGS, "manual__2026-11-25T10:00:00+00:00")
 SERVICE = botocore.session.get_session().get_service_model("sagemaker")
 
 
@@ -30,7 +31,7 @@ def validate(operation: str, request: dict) -> None:
 
 
 def prepared(predictor_type: str) -> dict:
-    root = RUN["run_root"]
+    root = uri(RUN.paths.root)
     return {
         "feature_dim": 183455,
         "predictor_type": predictor_type,
@@ -69,8 +70,7 @@ def test_tuning_branch_requests_are_valid(predictor_type: str) -> None:
     validate("CreateTransformJob", transform["Transform"])
     model_url = transform["Model"]["PrimaryContainer"]["ModelDataUrl"]
     assert (
-        model_url
-        == f"{RUN['run_root']}/models/{tuning['HyperParameterTuningJobName']}-007-0123abcd/output/model.tar.gz"
+        model_url == f"{uri(RUN.paths.models)}/{tuning['HyperParameterTuningJobName']}-007-0123abcd/output/model.tar.gz"
     )
 
 

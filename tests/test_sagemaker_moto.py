@@ -216,8 +216,8 @@ def test_both_branches_complete_against_moto(airflow_db, sagemaker_env, monkeypa
     }
     assert_least_privilege(calls)
     assert state == "success", json.dumps(states)
-    ran = {"tuning_request", "tune"} if hpo else {"training_request", "train"}
-    skipped = {"training_request", "train"} if hpo else {"tuning_request", "tune"}
+    ran = {"tune"} if hpo else {"train"}
+    skipped = {"train"} if hpo else {"tune"}
     assert all(states[t] == "skipped" for t in skipped)
     assert all(s == "success" for t, s in states.items() if t not in skipped), json.dumps(states)
     assert ran <= set(states)
@@ -438,7 +438,7 @@ def test_data_steps_as_processing_jobs(airflow_db, sagemaker_env, monkeypatch, t
     ran = play_processing_container(monkeypatch, s3, tmp_path)
     batch_transform_container(monkeypatch)
     dag = load_dag()
-    assert {"preprocess_request", "preprocess_job", "prepare_request", "prepare_job"} <= set(dag.task_dict)
+    assert {type(dag.task_dict[t]).__name__ for t in ("preprocess", "prepare")} == {"SageMakerProcessingJob"}
     with recording() as calls:
         state, states, run_id = run_dag({"synthetic_scale": 0.01, "seed": 7})
     assert state == "success", json.dumps(states)

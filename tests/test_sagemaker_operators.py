@@ -28,7 +28,7 @@ SETTINGS = Settings(
     storage_root="s3://b/p", backend="sagemaker", region=REGION, aws_conn_id="aws_default", deferrable=True,
     sagemaker_role_arn="arn:aws:iam::123456789012:role/sm", check_interval=30,
 )  # fmt: skip
-RUN = {"run_id": "manual__2026-12-01T10:00:00+00:00", "run_root": "s3://b/p/runs/r", "backend": "sagemaker"}
+RUN = tasks.run_of(SETTINGS, "manual__2026-12-01T10:00:00+00:00")
 PREPARED = {"train_uri": "s3://b/p/runs/r/recordio/train", "validate_uri": "s3://b/p/runs/r/recordio/validate",
             "test_uri": "s3://b/p/runs/r/recordio/test", "feature_dim": 9, "predictor_type": "regressor"}  # fmt: skip
 
@@ -161,7 +161,7 @@ def test_a_retry_first_stops_the_previous_trys_job(kind: str, monkeypatch) -> No
                          seconds=self.max_ingestion_time)  # fmt: skip
         return {}
 
-    base = type(op).__mro__[2]  # _SageMakerJob, then the provider's operator
+    base = next(c for c in type(op).__mro__ if c.__module__.startswith("airflow.providers"))  # the provider's operator
     monkeypatch.setattr(base, "execute", provider_execute)
 
     class TI:
@@ -210,7 +210,8 @@ def test_a_worker_wait_that_gives_up_stops_the_job(kind: str, monkeypatch) -> No
     def provider_execute(self, context):  # the hook's wait: "took more than max_ingestion_time"
         raise AirflowException(f"SageMaker job took more than {self.max_ingestion_time} seconds")
 
-    monkeypatch.setattr(type(op).__mro__[2], "execute", provider_execute)
+    provider = next(c for c in type(op).__mro__ if c.__module__.startswith("airflow.providers"))
+    monkeypatch.setattr(provider, "execute", provider_execute)
 
     class TI:
         try_number = 1
@@ -274,3 +275,25 @@ def test_a_describe_error_other_than_not_found_is_reported_and_nothing_raises() 
     assert "cannot tell whether transform job t still runs (AccessDeniedException)" in text
     assert "could not stop transform job t" in text
     stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("kind", [*sorted(JOB_TYPES), "model_cleanup"])
+def test_the_request_is_built_from_the_context_when_the_task_renders(kind: str) -> None:
+    """Both backends' job operators build ``config`` at render time, so the provider's execute sees the request."""
+    import dataclasses
+
+    import jinja2
+
+    built = configs().get(kind, {"Model": {"ModelName": "video-recsys-model-0123456789"}})
+    seen: list[tuple] = []
+
+    def build(context: dict, settings: Settings) -> dict:
+        seen.append((context["run_id"], settings))
+        return built
+
+    for backend in ("sagemaker", "local"):
+        settings = dataclasses.replace(SETTINGS, backend=backend)
+        op = job_operator(kind, settings, task_id=kind, request=build)
+        assert op.config == {}  # nothing is built at parse time
+        op.render_template_fields({"run_id": RUN.run_id}, jinja2.Environment())
+        assert op.config == built and seen[-1] == (RUN.run_id, settings)

@@ -1,4 +1,8 @@
-"""Where one workflow run keeps its files (cheap to import: used at DAG parse time).
+"""One run's paths and SageMaker names, all from its run id (cheap to import: used at DAG parse time).
+
+``Run`` is the one place a run's storage paths and job names come from: every task
+builds it from the settings and its own run id, so no task needs another's output to
+know where things are.
 
 Layout of one run::
 
@@ -13,6 +17,9 @@ Layout of one run::
       recommendations/recommendations.parquet, recommendations.jsonl, ranking.json
       metrics.json
       report.html                     self-contained: the metrics against their baselines, with plots
+
+The local backend also keeps, under ``<storage root>/local-sagemaker/``, what SageMaker
+itself would keep: its models, the training jobs' logs and the tuning jobs' trial lists.
 """
 
 from __future__ import annotations
@@ -20,7 +27,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from video_recommender.sagemaker_requests import MAX_TUNING_JOB_NAME, job_name
 from video_recommender.storage import PathLike
+
+RUNS = "runs"
 
 
 def run_key(run_id: str) -> str:
@@ -67,3 +77,88 @@ class RunPaths:
     @property
     def metrics(self) -> PathLike:
         return self.root / "metrics.json"
+
+
+def runs_folder(storage_root: PathLike) -> PathLike:
+    """The folder that holds every run's folder."""
+    return storage_root / RUNS
+
+
+@dataclass(frozen=True)
+class LocalSageMaker:
+    """The local backend's stand-in for what SageMaker keeps about its jobs, under ``<storage root>/local-sagemaker``."""
+
+    root: PathLike
+
+    @property
+    def models(self) -> PathLike:
+        """CreateModel records (SageMaker's model list)."""
+        return self.root / "models"
+
+    def training_log(self, training_job: str) -> PathLike:
+        """A training job's log, as CloudWatch keeps it: group ``/aws/sagemaker/TrainingJobs``, stream ``<job>/algo-1-…``."""
+        return self.root / "logs" / "TrainingJobs" / training_job / "algo-1.log"
+
+    def tuning_trials(self, tuning_job: str) -> PathLike:
+        """A tuning job's ListTrainingJobsForHyperParameterTuningJob listing."""
+        return self.root / "tuning-jobs" / tuning_job / "training-job-summaries.json"
+
+
+@dataclass(frozen=True)
+class JobNames:
+    """The run's SageMaker names (before ``name_for_try`` adds each try's suffix)."""
+
+    prefix: str
+    run_id: str
+
+    def _name(self, kind: str, max_length: int | None = None) -> str:
+        return job_name(self.prefix, kind, self.run_id, *(() if max_length is None else (max_length,)))
+
+    @property
+    def preprocess(self) -> str:
+        return self._name("preprocess")
+
+    @property
+    def prepare(self) -> str:
+        return self._name("prepare")
+
+    @property
+    def train(self) -> str:
+        return self._name("train")
+
+    @property
+    def tune(self) -> str:
+        return self._name("hpo", MAX_TUNING_JOB_NAME)
+
+    @property
+    def model(self) -> str:
+        return self._name("model")
+
+    @property
+    def transform(self) -> str:
+        return self._name("transform")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One DAG run: where its files go and what its jobs are called, from the run id alone."""
+
+    run_id: str
+    storage_root: PathLike  # ``ObjectStoragePath`` in tasks: file:// locally, s3:// on MWAA
+    job_name_prefix: str
+
+    @property
+    def key(self) -> str:
+        return run_key(self.run_id)
+
+    @property
+    def paths(self) -> RunPaths:
+        return RunPaths(runs_folder(self.storage_root) / self.key)
+
+    @property
+    def names(self) -> JobNames:
+        return JobNames(self.job_name_prefix, self.run_id)
+
+    @property
+    def local_sagemaker(self) -> LocalSageMaker:
+        return LocalSageMaker(self.storage_root / "local-sagemaker")

@@ -11,7 +11,7 @@ request dicts never change.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar
@@ -21,8 +21,12 @@ from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
 from video_recommender.extra_links import RunReportLink
+from video_recommender.layout import Run
 from video_recommender.sagemaker_requests import is_model_of_try, name_for_try
 from video_recommender.settings import Settings
+
+# Builds a job task's request from its context when it runs (``tasks.*_job_request``).
+RequestBuilder = Callable[[Any, Settings], dict]
 
 
 def xcom_safe(value: Any) -> Any:
@@ -30,29 +34,50 @@ def xcom_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=repr))
 
 
-def model_registry_uri(settings: Settings) -> str:
-    """Where the local backend keeps its CreateModel records (SageMaker's model list, offline)."""
-    return f"{settings.storage_root}/local-sagemaker/models"
+class RequestAtRunTime(BaseOperator):
+    """Mixed into both backends' job operators: ``config`` is built when the task runs.
+
+    A request depends on the run id (its names and paths) and on what ran before (the
+    prepared data, the branch's model), so it cannot be written into the DAG file; a
+    separate task that returns it would put a ``*_request`` node and an XCom edge before
+    every job. Built while the task's templates are rendered, the request is what the
+    UI shows as the task's rendered ``config``, and a resumed (deferred) task rebuilds
+    the same one. Without a builder, ``config`` is used as given.
+    """
+
+    config: Any
+
+    # A BaseOperator so that Airflow's metaclass wraps this __init__ as it does every operator's.
+    def __init__(self, *, request: RequestBuilder | None = None, settings: Settings | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.request_builder = request
+        self.settings = settings
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        if self.request_builder is not None:
+            self.config = self.request_builder(context, self.settings)
+        super().render_template_fields(context, jinja_env)
 
 
-def training_log_path(model_registry: ObjectStoragePath, job_name: str) -> ObjectStoragePath:
-    """The local backend's stand-in for a training job's CloudWatch log stream ``<job>/algo-1-…``."""
-    return model_registry.parent / "logs" / "TrainingJobs" / job_name / "algo-1.log"
-
-
-class _LocalJob(BaseOperator):
+class _LocalJob(RequestAtRunTime):
     template_fields: Sequence[str] = ("config",)
     template_fields_renderers: ClassVar[dict[str, str]] = {"config": "json"}
     ui_color = "#a0e0c0"
 
-    def __init__(self, *, config: dict, storage_conn_id: str | None, model_registry: str, **kwargs: Any) -> None:
+    def __init__(
+        self, *, config: dict, storage_conn_id: str | None, storage_root: str, job_name_prefix: str, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.config = config
         self.storage_conn_id = storage_conn_id
-        self.model_registry = model_registry
+        self.storage_root = storage_root
+        self.job_name_prefix = job_name_prefix
 
     def resolve(self, uri: str) -> ObjectStoragePath:
         return ObjectStoragePath(uri, conn_id=self.storage_conn_id)
+
+    def run(self, context: Any) -> Run:
+        return Run(context["run_id"], self.resolve(self.storage_root), self.job_name_prefix)
 
     def request(self, context: Any) -> dict:
         """The request with this try's job names (as the SageMaker backend submits it)."""
@@ -81,7 +106,7 @@ class LocalTrainingJob(_LocalJob):
         describe = run_training_job(request, self.resolve, emit=emit)
         # Kept as CloudWatch keeps a real job's log (group /aws/sagemaker/TrainingJobs, a
         # stream per host), so the report reads the learning curve the same way on both backends.
-        log_file = training_log_path(self.resolve(self.model_registry), request["TrainingJobName"])
+        log_file = self.run(context).local_sagemaker.training_log(request["TrainingJobName"])
         write_atomically(log_file, ("\n".join(lines) + "\n").encode())
         return {"Training": _completed(describe, "TrainingJob")}
 
@@ -104,7 +129,7 @@ class LocalTransformJob(_LocalJob):
 
         request = self.request(context)
         result = run_transform_job(
-            request, self.resolve, emit=self.log.info, model_registry=self.resolve(self.model_registry)
+            request, self.resolve, emit=self.log.info, model_registry=self.run(context).local_sagemaker.models
         )
         _completed(result["Transform"], "TransformJob")
         return xcom_safe(result)
@@ -121,12 +146,12 @@ class LocalProcessingJob(_LocalJob):
 
 
 class LocalModelCleanup(_LocalJob):
-    """Delete every try's Model of the run's transform (``config``: the transform's request pair)."""
+    """Delete every try's Model of the run's transform (``config``: ``{"Model": {"ModelName": <base name>}}``)."""
 
     def execute(self, context: Any) -> list[str]:
         from video_recommender.engine.transform import delete_model, list_models
 
-        registry = self.resolve(self.model_registry)
+        registry = self.run(context).local_sagemaker.models
         base = self.config["Model"]["ModelName"]
         deleted = [
             name for name in list_models(registry) if is_model_of_try(name, base) and delete_model(registry, name)
@@ -157,8 +182,12 @@ JOB_KINDS: dict[str, JobKind] = {
 }
 
 
-def job_operator(kind: str, settings: Settings, *, task_id: str, config: Any, **kwargs: Any) -> BaseOperator:
+def job_operator(
+    kind: str, settings: Settings, *, task_id: str, request: RequestBuilder | None = None, **kwargs: Any
+) -> BaseOperator:
     """The operator that runs a ``kind`` request on the settings' backend, with the shared settings.
+
+    ``request`` builds the request from the task's context when it runs (or pass ``config``).
 
     Both backends: retries, the retry delay and names per try (each operator applies
     ``name_for_try``). SageMaker only: the connection, region, polling interval,
@@ -167,14 +196,21 @@ def job_operator(kind: str, settings: Settings, *, task_id: str, config: Any, **
     """
     shared = {
         "task_id": task_id,
-        "config": config,
+        "request": request,
+        "settings": settings,
+        "config": kwargs.pop("config", {}),
         "retries": settings.job_retries,
         "retry_delay": timedelta(seconds=settings.retry_delay_seconds),
         **kwargs,
     }
     job = JOB_KINDS[kind]
     if settings.backend == "local":
-        return job.local(storage_conn_id=settings.aws_conn_id, model_registry=model_registry_uri(settings), **shared)
+        return job.local(
+            storage_conn_id=settings.aws_conn_id,
+            storage_root=settings.storage_root,
+            job_name_prefix=settings.job_name_prefix,
+            **shared,
+        )
     from video_recommender import sagemaker_operators
 
     waits: dict[str, Any] = {}

@@ -26,7 +26,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import HTMLResponse
 
-from video_recommender.layout import run_key
+from video_recommender.layout import RunPaths, run_key, runs_folder
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +46,19 @@ def _storage_root() -> Any:
 def _run_folder(root: Any, key: str) -> Any:
     if not _RUN_KEY.fullmatch(key) or key in (".", ".."):
         raise HTTPException(status_code=404, detail=f"no run {key!r}")
-    return root / "runs" / key
+    return RunPaths(runs_folder(root) / key)
 
 
 def _report(root: Any, key: str) -> HTMLResponse:
-    report = _run_folder(root, key) / "report.html"
+    report = _run_folder(root, key).report
     if not report.exists():
         raise HTTPException(status_code=404, detail=f"run {key} has no report (yet): {report}")
     return HTMLResponse(report.read_bytes().decode("utf-8"))
 
 
-def _headline(folder: Any) -> str:
+def _headline(run: RunPaths) -> str:
     try:
-        m = json.loads((folder / "metrics.json").read_text())
+        m = json.loads(run.metrics.read_text())
     except (OSError, ValueError):
         return ""
     if "test_rmse" in m:
@@ -73,14 +73,12 @@ def _headline(folder: Any) -> str:
 
 
 def runs_page(root: Any) -> str:
-    runs = root / "runs"
-    folders = [f for f in (runs.iterdir() if runs.exists() else []) if (f / "report.html").exists()]
+    runs = runs_folder(root)
+    reported = [RunPaths(f) for f in (runs.iterdir() if runs.exists() else [])]
     rows = []
-    for folder in sorted(folders, key=lambda f: f.name, reverse=True):
-        name = html.escape(folder.name)
-        rows.append(
-            f'<tr><td><a href="runs/{name}/report">{name}</a></td><td>{html.escape(_headline(folder))}</td></tr>'
-        )
+    for run in sorted((r for r in reported if r.report.exists()), key=lambda r: r.root.name, reverse=True):
+        name = html.escape(run.root.name)
+        rows.append(f'<tr><td><a href="runs/{name}/report">{name}</a></td><td>{html.escape(_headline(run))}</td></tr>')
     body = "".join(rows) or '<tr><td colspan="2">No run has a report yet.</td></tr>'
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Recommender reports</title>'

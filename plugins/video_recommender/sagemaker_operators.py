@@ -1,7 +1,8 @@
 """The sagemaker backend: the Amazon provider's operators, made to survive real jobs.
 
 Imported only when ``RECOMMENDER_BACKEND=sagemaker`` (it loads boto3). The request
-dicts are the ones the local backend runs. What this module adds to the provider's
+dicts are the ones the local backend runs, built when the task runs
+(``operators.RequestAtRunTime``). What this module adds to the provider's
 operators (9.34.0), each for a failure found in its source:
 
 - **Names per try** (``name_for_try``, both backends): a retry never collides with
@@ -35,6 +36,7 @@ from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 from botocore.exceptions import ClientError
 
 from video_recommender.extra_links import SAGEMAKER_JOB_LINKS
+from video_recommender.operators import RequestAtRunTime
 from video_recommender.sagemaker_requests import is_model_of_try, name_for_try
 from video_recommender.waits import WaitBudget, wait_budget
 
@@ -179,19 +181,19 @@ class _SageMakerJob:
         )
 
 
-class SageMakerTrainingJob(_SageMakerJob, SageMakerTrainingOperator):
+class SageMakerTrainingJob(RequestAtRunTime, _SageMakerJob, SageMakerTrainingOperator):
     """``SageMakerTrainingOperator``; XCom ``{"Training": DescribeTrainingJob}``."""
 
     sagemaker_job_kind = "training"
 
 
-class SageMakerTuningJob(_SageMakerJob, SageMakerTuningOperator):
+class SageMakerTuningJob(RequestAtRunTime, _SageMakerJob, SageMakerTuningOperator):
     """``SageMakerTuningOperator``; XCom ``{"Tuning": DescribeHyperParameterTuningJob}``."""
 
     sagemaker_job_kind = "tuning"
 
 
-class SageMakerTransformJob(_SageMakerJob, SageMakerTransformOperator):
+class SageMakerTransformJob(RequestAtRunTime, _SageMakerJob, SageMakerTransformOperator):
     """``SageMakerTransformOperator`` with ``{"Model": ..., "Transform": ...}``; XCom as the provider's."""
 
     sagemaker_job_kind = "transform"
@@ -201,14 +203,14 @@ class SageMakerTransformJob(_SageMakerJob, SageMakerTransformOperator):
         self.max_runtime_seconds = max_runtime_seconds  # CreateTransformJob takes no limit
 
 
-class SageMakerProcessingJob(_SageMakerJob, SageMakerProcessingOperator):
+class SageMakerProcessingJob(RequestAtRunTime, _SageMakerJob, SageMakerProcessingOperator):
     """``SageMakerProcessingOperator`` for preprocess / prepare; XCom ``{"Processing": DescribeProcessingJob}``."""
 
     sagemaker_job_kind = "processing"
 
 
-class SageMakerModelCleanup(SageMakerBaseOperator):
-    """Delete every try's Model of the run's transform (``config``: the transform's request pair).
+class SageMakerModelCleanup(RequestAtRunTime, SageMakerBaseOperator):
+    """Delete every try's Model of the run's transform (``config``: ``{"Model": {"ModelName": <base name>}}``).
 
     Found with ListModels rather than from the retry count: a cleared task keeps counting
     tries past ``retries + 1``.

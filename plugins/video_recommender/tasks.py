@@ -1,9 +1,16 @@
 """Task bodies for the DAG: turn Airflow context and settings into calls of the plain steps.
 
-This module is the only one, besides ``operators.py``, that knows about Airflow:
-it builds ``ObjectStoragePath`` objects from the settings and hands them to the
-Airflow-free code in ``data/``, ``steps.py``, ``evaluate.py`` and
-``sagemaker_requests.py``.
+This module and ``operators.py`` are the ones that know about Airflow: they build the
+run's ``Run`` (``layout``) with ``ObjectStoragePath`` from the settings and the task's
+own run id, and hand its paths to the Airflow-free code in ``data/``, ``steps.py``,
+``evaluate.py`` and ``sagemaker_requests.py``. No task takes another's output as an
+argument: what a task needs of an earlier one is read from the run folder
+(``prepared_of``) or pulled from the branch that ran (``trained``), so the DAG's edges
+are its order and nothing else.
+
+The job tasks' requests are built here too, when the task runs (``*_job_request``,
+called by ``operators.RequestAtRunTime``): they depend on the run id and on what ran
+before, and are shown as the task's rendered ``config``.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ from airflow.exceptions import AirflowException
 from airflow.sdk import ObjectStoragePath
 
 from video_recommender import sagemaker_requests as requests
-from video_recommender.layout import RunPaths, run_key
+from video_recommender.assets import triggering_input
+from video_recommender.layout import Run
 from video_recommender.settings import Settings
 from video_recommender.storage import uri
 
@@ -26,6 +34,9 @@ from video_recommender.storage import uri
 # processor imports this module on every parse and should not pay for them.
 
 log = logging.getLogger(__name__)
+
+# The branch's job tasks, whose results later tasks pull (the DAG names its tasks so).
+TRAIN_TASK, TUNE_TASK = "train", "tune"
 
 
 def storage_path(uri: str, settings: Settings) -> ObjectStoragePath:
@@ -35,8 +46,9 @@ def storage_path(uri: str, settings: Settings) -> ObjectStoragePath:
     return ObjectStoragePath(uri, conn_id=settings.aws_conn_id)
 
 
-def run_paths(run_root: str, settings: Settings) -> RunPaths:
-    return RunPaths(storage_path(run_root, settings))
+def run_of(settings: Settings, run_id: str) -> Run:
+    """The run's paths and job names, from the settings and the run id (the one place they come from)."""
+    return Run(run_id, storage_path(settings.storage_root, settings), settings.job_name_prefix)
 
 
 def start(settings: Settings, run_id: str) -> dict:
@@ -46,7 +58,8 @@ def start(settings: Settings, run_id: str) -> dict:
         raise AirflowException("cannot start: " + "; ".join(problems))
     from video_recommender.storage import StorageError, write_atomically
 
-    root = storage_path(settings.storage_root, settings) / "runs" / run_key(run_id)
+    run = run_of(settings, run_id)
+    root = run.paths.root
     log.info("run %s: backend %s, outputs under %s", run_id, settings.backend, root)
     try:  # the run's first file: a root that cannot be written fails here, not after all the reading
         record = {"run_id": run_id, "backend": settings.backend, "data_steps": settings.data_steps}
@@ -84,97 +97,111 @@ def settings_problems(settings: Settings) -> list[str]:
     return problems
 
 
-def preprocess(run: dict, params: dict[str, Any], settings: Settings, triggered_by: str | None = None) -> dict:
+def preprocess(settings: Settings, run_id: str, params: dict[str, Any], triggered_by: str | None = None) -> dict:
     """Read the reviews: the ``input_uri`` param, else the reviews file whose asset event started the run, else generated."""
     from video_recommender import steps
 
-    paths = run_paths(run["run_root"], settings)
-    input_uri = (params.get("input_uri") or "").strip() or (triggered_by or "")
+    paths = run_of(settings, run_id).paths
+    input_uri = _input_uri(params, triggered_by)
     generated = None
     if input_uri:
         input_path = storage_path(input_uri, settings)
     else:
-        generated = steps.generate_input(
-            paths,
-            float(params.get("synthetic_scale", settings.synthetic_scale)),
-            int(params.get("seed", settings.seed)),
-        )
+        generated = steps.generate_input(paths, _scale(params, settings), _seed(params, settings))
         input_path = paths.input
     try:
-        summary = steps.preprocess_step(input_path, paths, seed=int(params.get("seed", settings.seed)))
+        summary = steps.preprocess_step(input_path, paths, seed=_seed(params, settings))
     except (ValueError, FileNotFoundError) as exc:  # bad input: say which file and why, no traceback hunt
         raise AirflowException(str(exc)) from exc
     return {**summary, "synthetic": generated}
 
 
-def processing_request(run: dict, params: dict[str, Any], settings: Settings, step: str) -> dict:
+def prepare(settings: Settings, run_id: str, params: dict[str, Any]) -> dict:
+    from video_recommender import steps
+
+    return steps.prepare_step(run_of(settings, run_id).paths, _predictor_type(params), settings.recordio_shards)
+
+
+def _input_uri(params: dict[str, Any], triggered_by: str | None) -> str:
+    return (params.get("input_uri") or "").strip() or (triggered_by or "")
+
+
+def _scale(params: dict[str, Any], settings: Settings) -> float:
+    return float(params.get("synthetic_scale", settings.synthetic_scale))
+
+
+def _seed(params: dict[str, Any], settings: Settings) -> int:
+    return int(params.get("seed", settings.seed))
+
+
+def _predictor_type(params: dict[str, Any]) -> str:
+    return params.get("predictor_type", "regressor")
+
+
+def prepared_of(run: Run) -> dict:
+    """prepare's summary with the channel URIs, read from the run folder (both data-step modes write it)."""
+    from video_recommender import steps
+
+    return steps.prepared_summary(run.paths)
+
+
+def trained(ti: Any, params: dict[str, Any]) -> tuple[dict | None, dict | None]:
+    """(train's, tune's) result, pulled from the branch that ran only (``choose_training``'s rule).
+
+    Pulling the skipped branch's XCom logs "XCom not found" at error level.
+    """
+    if params["run_hyperparameter_opt"]:
+        return None, ti.xcom_pull(task_ids=TUNE_TASK)
+    return ti.xcom_pull(task_ids=TRAIN_TASK), None
+
+
+# -- requests: pure functions of the run and what ran before -------------------------------
+
+
+def processing_request(
+    run: Run, params: dict[str, Any], settings: Settings, step: str, triggered_by: str | None = None
+) -> dict:
     """CreateProcessingJob for preprocess or prepare (``RECOMMENDER_DATA_STEPS=processing``)."""
-    input_uri = (params.get("input_uri") or "").strip()
+    input_uri = _input_uri(params, triggered_by)
     reads_reviews = step == "preprocess"
-    scale = float(params.get("synthetic_scale", settings.synthetic_scale))
     try:
         return requests.processing_request(
             settings,
-            name=requests.job_name(settings.job_name_prefix, step, run["run_id"]),
+            name=getattr(run.names, step),
             step=step,
-            run_root=run["run_root"],
-            run_id=run["run_id"],
+            run_root=uri(run.paths.root),
+            run_id=run.run_id,
             input_uri=uri(storage_path(input_uri, settings)) if reads_reviews and input_uri else None,
-            generate_scale=scale if reads_reviews and not input_uri else None,
-            seed=int(params.get("seed", settings.seed)),
-            predictor_type=params.get("predictor_type", "regressor"),
+            generate_scale=_scale(params, settings) if reads_reviews and not input_uri else None,
+            seed=_seed(params, settings),
+            predictor_type=_predictor_type(params),
         )
     except ValueError as exc:
         raise AirflowException(str(exc)) from exc
 
 
-def preprocessed_result(run: dict, settings: Settings) -> dict:
-    """preprocess's summary, read back from the run folder after its Processing job."""
-    from video_recommender import steps
-
-    return steps.preprocessed_summary(run_paths(run["run_root"], settings))
-
-
-def prepared_result(run: dict, settings: Settings) -> dict:
-    """prepare's summary with the channel URIs, read back after its Processing job."""
-    from video_recommender import steps
-
-    return steps.prepared_summary(run_paths(run["run_root"], settings))
-
-
-def prepare(run: dict, params: dict[str, Any], settings: Settings) -> dict:
-    from video_recommender import steps
-
-    return steps.prepare_step(
-        run_paths(run["run_root"], settings), params.get("predictor_type", "regressor"), settings.recordio_shards
-    )
-
-
-def training_request(run: dict, prepared: dict, settings: Settings) -> dict:
-    name = requests.job_name(settings.job_name_prefix, "train", run["run_id"])
-    paths = run_paths(run["run_root"], settings)
+def training_request(run: Run, prepared: dict, settings: Settings) -> dict:
     return requests.training_request(
         settings,
-        name=name,
+        name=run.names.train,
         train_uri=prepared["train_uri"],
         test_uri=prepared["validate_uri"],  # FM's `test` channel scores validation data; test stays unseen
-        output_uri=uri(paths.models),
+        output_uri=uri(run.paths.models),
         feature_dim=prepared["feature_dim"],
-        run_id=run["run_id"],
+        run_id=run.run_id,
         hyperparameters={"predictor_type": prepared["predictor_type"]},
     )
 
 
-def tuning_request(run: dict, prepared: dict, settings: Settings) -> dict:
-    name = requests.job_name(settings.job_name_prefix, "hpo", run["run_id"], max_length=requests.MAX_TUNING_JOB_NAME)
+def tuning_request(run: Run, prepared: dict, settings: Settings) -> dict:
     return requests.tuning_request(
         settings,
-        name=name,
+        name=run.names.tune,
         train_uri=prepared["train_uri"],
         test_uri=prepared["validate_uri"],  # the objective test:rmse is measured on validation data
-        output_uri=uri(run_paths(run["run_root"], settings).models),
+        output_uri=uri(run.paths.models),
         feature_dim=prepared["feature_dim"],
-        run_id=run["run_id"],
+        run_id=run.run_id,
         predictor_type=prepared["predictor_type"],
     )
 
@@ -190,32 +217,68 @@ def model_artifact(training: dict | None, tuning: dict | None) -> str:
     raise AirflowException("neither the training nor the tuning branch produced a model")
 
 
-def transform_request(
-    run: dict, prepared: dict, training: dict | None, tuning: dict | None, settings: Settings
-) -> dict:
-    paths = run_paths(run["run_root"], settings)
-    model_name = requests.job_name(settings.job_name_prefix, "model", run["run_id"])
+def transform_request(run: Run, prepared: dict, training: dict | None, tuning: dict | None, settings: Settings) -> dict:
+    """``{"Model": CreateModel, "Transform": CreateTransformJob}`` for the model of the branch that ran."""
     return {
-        "Model": requests.model_request(settings, model_name, model_artifact(training, tuning), run["run_id"]),
+        "Model": requests.model_request(settings, run.names.model, model_artifact(training, tuning), run.run_id),
         "Transform": requests.transform_request(
             settings,
-            name=requests.job_name(settings.job_name_prefix, "transform", run["run_id"]),
-            model_name=model_name,
+            name=run.names.transform,
+            model_name=run.names.model,
             input_uri=prepared["test_uri"],
-            output_uri=uri(paths.transform),
-            run_id=run["run_id"],
+            output_uri=uri(run.paths.transform),
+            run_id=run.run_id,
         ),
     }
 
 
-def recommend(run: dict, transform_config: dict, settings: Settings) -> dict:
-    """Top-N per customer from the model the transform scores with (its CreateModel request's ModelDataUrl)."""
+def model_cleanup_request(run: Run) -> dict:
+    """What ``delete_model`` deletes: every try's Model named after the run's transform model."""
+    return {"Model": {"ModelName": run.names.model}}
+
+
+# -- the same requests, built from a job task's context when it runs -----------------------
+
+
+def preprocess_job_request(context: Any, settings: Settings) -> dict:
+    triggered_by = triggering_input(context.get("triggering_asset_events"))
+    return processing_request(
+        run_of(settings, context["run_id"]), context["params"], settings, "preprocess", triggered_by
+    )
+
+
+def prepare_job_request(context: Any, settings: Settings) -> dict:
+    return processing_request(run_of(settings, context["run_id"]), context["params"], settings, "prepare")
+
+
+def training_job_request(context: Any, settings: Settings) -> dict:
+    run = run_of(settings, context["run_id"])
+    return training_request(run, prepared_of(run), settings)
+
+
+def tuning_job_request(context: Any, settings: Settings) -> dict:
+    run = run_of(settings, context["run_id"])
+    return tuning_request(run, prepared_of(run), settings)
+
+
+def transform_job_request(context: Any, settings: Settings) -> dict:
+    run = run_of(settings, context["run_id"])
+    return transform_request(run, prepared_of(run), *trained(context["ti"], context["params"]), settings)
+
+
+def model_cleanup_job_request(context: Any, settings: Settings) -> dict:
+    return model_cleanup_request(run_of(settings, context["run_id"]))
+
+
+# -- recommend and evaluate ---------------------------------------------------------------
+
+
+def recommend(settings: Settings, run_id: str, training: dict | None, tuning: dict | None) -> dict:
+    """Top-N per customer from the model the transform scores with."""
     from video_recommender.recommend import recommend_step
 
-    model_uri = transform_config["Model"]["PrimaryContainer"]["ModelDataUrl"]
-    summary = recommend_step(
-        run_paths(run["run_root"], settings), storage_path(model_uri, settings), seed=settings.seed
-    )
+    model_uri = model_artifact(training, tuning)
+    summary = recommend_step(run_of(settings, run_id).paths, storage_path(model_uri, settings), seed=settings.seed)
     return {**summary, "model_uri": model_uri}
 
 
@@ -224,20 +287,21 @@ def recommendations_event(result: dict) -> dict:
     return {k: result[k] for k in ("recommendations_uri", "recommendations_jsonl_uri", "ranking_uri", "model_uri")}
 
 
-def model_event(metrics: dict, recommended: dict) -> dict:
+def model_event(metrics: dict) -> dict:
     """The model asset event's extra: the evaluated model, its job and test metrics, the report."""
     keep = ("training_job", "tuning_job", "test_rmse", "naive_rmse", "test_f1", "test_roc_auc", "predictor_type")
     return {
-        "model_uri": recommended["model_uri"],
+        "model_uri": metrics["model_uri"],
         **{k: metrics[k] for k in keep if metrics.get(k) is not None},
         "metrics_uri": metrics["metrics_uri"],
         "report_uri": metrics["report_uri"],
     }
 
 
-def evaluate(run: dict, prepared: dict, training: dict | None, tuning: dict | None, settings: Settings) -> dict:
+def evaluate(settings: Settings, run_id: str, training: dict | None, tuning: dict | None) -> dict:
     from video_recommender.evaluate import evaluate_step
 
+    run = run_of(settings, run_id)
     if training:
         job = training["Training"]
         model = {
@@ -260,19 +324,20 @@ def evaluate(run: dict, prepared: dict, training: dict | None, tuning: dict | No
         }
     else:
         model = {}
+    model["model_uri"] = model_artifact(training, tuning)
     curve = None
     if model.get("training_job"):
         from video_recommender.training_logs import learning_curve
 
-        lines = training_log_lines(model["training_job"], settings)
+        lines = training_log_lines(model["training_job"], run, settings)
         curve = learning_curve(lines) if lines else None
-    return evaluate_step(run_paths(run["run_root"], settings), prepared["predictor_type"], model, curve)
+    return evaluate_step(run.paths, prepared_of(run)["predictor_type"], model, curve)
 
 
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
 
-def training_log_lines(job_name: str, settings: Settings) -> list[str]:
+def training_log_lines(job_name: str, run: Run, settings: Settings) -> list[str]:
     """The training job's log: CloudWatch's streams ``<job>/…`` on SageMaker, the local engine's copy locally.
 
     For the report's learning curve only: a log that cannot be read (not there yet,
@@ -280,9 +345,7 @@ def training_log_lines(job_name: str, settings: Settings) -> list[str]:
     """
     try:
         if settings.backend == "local":
-            from video_recommender.operators import model_registry_uri, training_log_path
-
-            path = training_log_path(storage_path(model_registry_uri(settings), settings), job_name)
+            path = run.local_sagemaker.training_log(job_name)
             return path.read_text().splitlines() if path.exists() else []
         from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
 
