@@ -92,13 +92,19 @@ def _train_ratings(run: RunPaths, n_customers: int) -> np.ndarray:
 
 
 def evaluate_step(
-    run: RunPaths, predictor_type: str = "regressor", model: dict | None = None, learning_curve: dict | None = None
+    run: RunPaths,
+    predictor_type: str = "regressor",
+    model: dict | None = None,
+    learning_curve: dict | None = None,
+    *,
+    tuning_trials: dict | None = None,
 ) -> dict:
     """Compute test metrics, write ``metrics.json`` next to the run's outputs, return them.
 
     Regressor: ``test_rmse`` against ``naive_rmse`` (always the training mean). Binary
     classifier (likes): accuracy, cross-entropy and F1 against always predicting the
-    training like-rate. ``model`` says where the scored model came from.
+    training like-rate. ``model`` says where the scored model came from; ``tuning_trials``
+    (``tuning_trials.trials_for_report``, on the tuning branch) adds the trials to the report.
     """
     with (run.preprocessed / "summary.json").open("r") as fh:
         pre = json.load(fh)
@@ -164,6 +170,6 @@ def evaluate_step(
     write_atomically(run.metrics, (json.dumps(metrics, indent=2, sort_keys=True) + "\n").encode())
     from video_recommender.report import write_report
 
-    write_report(run, metrics, y, s, seed=42, learning_curve=learning_curve)
+    write_report(run, metrics, y, s, seed=42, learning_curve=learning_curve, tuning_trials=tuning_trials)
     log.info("%s (%d test rows); wrote %s", summary, len(y), run.metrics)
     return {**metrics, "metrics_uri": uri(run.metrics), "report_uri": uri(run.report)}

@@ -92,12 +92,21 @@ def render(data: dict) -> str:
 
 
 def write_report(
-    run: RunPaths, metrics: dict, y: np.ndarray, s: np.ndarray, seed: int, learning_curve: dict | None = None
+    run: RunPaths,
+    metrics: dict,
+    y: np.ndarray,
+    s: np.ndarray,
+    seed: int,
+    learning_curve: dict | None = None,
+    *,
+    tuning_trials: dict | None = None,
 ) -> None:
+    """Write ``report.html``; ``tuning_trials`` (``tuning_trials.trials_for_report``) adds the tuning charts."""
     data = {
         "run": run.root.name,
         "metrics": metrics,
         "learning_curve": learning_curve if learning_curve and learning_curve["epochs"] else None,
+        "tuning_trials": tuning_trials if tuning_trials and tuning_trials.get("trials") else None,
         "predicted_by_actual": predicted_by_actual(y, s),
         "samples": sample_recommendations(run, seed),
     }

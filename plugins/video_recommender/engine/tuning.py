@@ -124,9 +124,18 @@ def _suggest(trial: Any, kind: str, name: str, spec: dict) -> str:
 
 
 def run_tuning_job(
-    request: dict, resolve: Resolver, emit: Callable[[str], None] = print, cores: int | None = None
+    request: dict,
+    resolve: Resolver,
+    emit: Callable[[str], None] = print,
+    cores: int | None = None,
+    summaries: list | None = None,
 ) -> dict:
-    """Run a tuning job locally; return the DescribeHyperParameterTuningJob response."""
+    """Run a tuning job locally; return the DescribeHyperParameterTuningJob response.
+
+    ``summaries``, when given, receives one ``TrainingJobSummaries`` entry of
+    ListTrainingJobsForHyperParameterTuningJob per training job as it ends (failed and
+    stopped ones too), in the order they end; the Describe response has no such list.
+    """
     import numba
     import optuna
 
@@ -236,6 +245,8 @@ def run_tuning_job(
                 counters[status] += 1
                 objective_counters["Succeeded" if value is not None else "Failed"] += 1
                 results.append({"job": result, "tuned": tuned, "value": value})
+                if summaries is not None:
+                    summaries.append(_training_job_summary(name, result, tuned, value, metric, direction))
             shown = "-" if value is None else f"{value:.5f}"
             emit(
                 f"[{name}] {job} {status}: {metric}={shown} {tuned}"
@@ -284,6 +295,38 @@ def run_tuning_job(
     )
     emit(f"[{name}] best training job {job['TrainingJobName']}: {metric}={best['value']:.5f} {best['tuned']}")
     return describe
+
+
+def _training_job_summary(
+    tuning_job: str, job: dict, tuned: dict[str, str], value: float | None, metric: str, direction: str
+) -> dict:
+    """One HyperParameterTrainingJobSummary, as ListTrainingJobsForHyperParameterTuningJob lists it.
+
+    ObjectiveStatus as AWS documents it: Succeeded when the job's final objective was
+    evaluated and used by the tuning job (a job stopped early keeps the metric it
+    emitted), Failed when there is none. Pending (job still running) cannot occur here:
+    a summary is written when its job has ended.
+    """
+    summary: dict[str, Any] = {
+        "TrainingJobName": job["TrainingJobName"],
+        "TrainingJobArn": job["TrainingJobArn"],
+        "TuningJobName": tuning_job,
+        "CreationTime": job["CreationTime"],
+        "TrainingStartTime": job["TrainingStartTime"],
+        "TrainingEndTime": job["TrainingEndTime"],
+        "TrainingJobStatus": job["TrainingJobStatus"],
+        "TunedHyperParameters": dict(tuned),
+        "ObjectiveStatus": "Succeeded" if value is not None else "Failed",
+    }
+    if job.get("FailureReason"):
+        summary["FailureReason"] = job["FailureReason"]
+    if value is not None:
+        summary["FinalHyperParameterTuningJobObjectiveMetric"] = {
+            "Type": direction,
+            "MetricName": metric,
+            "Value": value,
+        }
+    return summary
 
 
 def _threading_layer() -> str:
