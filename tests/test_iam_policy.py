@@ -55,6 +55,23 @@ def test_pass_role_only_for_the_sagemaker_role_and_only_to_sagemaker() -> None:
             False,
         ),
         (Call("sagemaker", "DeleteEndpoint", {"ModelName": "video-recsys-x"}), False),
+        # the report's tuning charts: the trials of the project's tuning jobs, no one else's
+        (
+            Call(
+                "sagemaker",
+                "ListTrainingJobsForHyperParameterTuningJob",
+                {"HyperParameterTuningJobName": "video-recsys-tune-x-t1", "MaxResults": 100},
+            ),
+            True,
+        ),
+        (
+            Call(
+                "sagemaker",
+                "ListTrainingJobsForHyperParameterTuningJob",
+                {"HyperParameterTuningJobName": "other-tune", "MaxResults": 100},
+            ),
+            False,
+        ),
         (Call("s3", "PutObject", {"Bucket": "data", "Key": "recsys/runs/x/metrics.json"}), True),
         (Call("s3", "PutObject", {"Bucket": "data", "Key": "elsewhere/x"}), False),
         (Call("s3", "GetObject", {"Bucket": "other", "Key": "recsys/x"}), False),
