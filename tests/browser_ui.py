@@ -257,7 +257,7 @@ def drive(url: str, password: str, shots: Path, conf: dict, run_timeout: float, 
         # so the screenshot is consistent, and check the last task there too.
         page.reload()
         expect(run_state).to_have_text(re.compile(r"success", re.I))
-        end_row = page.get_by_role("row").filter(has=page.get_by_role("link", name="end", exact=True))
+        end_row = page.get_by_role("row").filter(has=page.get_by_role("link", name="evaluate", exact=True))
         expect(end_row.get_by_test_id("state-badge")).to_have_text(re.compile(r"success", re.I))
         shot(page, "08-run-success")
 
