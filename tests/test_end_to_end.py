@@ -86,6 +86,13 @@ def test_tuning_branch_scores_with_the_best_training_job(airflow_db, monkeypatch
     assert sum(metrics["training_jobs"].values()) == 16
     trials = sorted(p.parent.parent.name for p in (run_dir / "models").glob("*/output/model.tar.gz"))
     assert len(trials) == 16 and metrics["training_job"] in trials
+    # The report draws every trial, as the tuning job listed them, with the best one marked.
+    report = (run_dir / "report.html").read_text()
+    payload = report.split('<script id="report-data" type="application/json">', 1)[1].split("</script>", 1)[0]
+    tuning = json.loads(payload)["tuning_trials"]
+    assert sorted(t["job"] for t in tuning["trials"]) == trials and tuning["metric"] == "test:rmse"
+    assert tuning["trials"][tuning["best_trial"] - 1]["job"] == metrics["training_job"]
+    assert {p["name"] for p in tuning["parameters"]} == {"factors_lr", "factors_wd", "epochs"}
     # The transform's scores are exactly the best trial's model's scores.
     best = read_model_tar_gz((run_dir / "models" / metrics["training_job"] / "output" / "model.tar.gz").read_bytes())
     first = sorted((run_dir / "recordio" / "test").iterdir())[0]

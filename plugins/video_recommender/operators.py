@@ -116,8 +116,14 @@ class LocalTuningJob(_LocalJob):
 
     def execute(self, context: Any) -> dict:
         from video_recommender.engine.tuning import run_tuning_job
+        from video_recommender.tuning_trials import save_summaries
 
-        describe = run_tuning_job(self.request(context), self.resolve, emit=self.log.info)
+        request, summaries = self.request(context), []
+        describe = run_tuning_job(request, self.resolve, emit=self.log.info, summaries=summaries)
+        # Kept as SageMaker lists them (ListTrainingJobsForHyperParameterTuningJob), failed or
+        # not, so the report draws the trials the same way on both backends.
+        trials = self.run(context).local_sagemaker.tuning_trials(request["HyperParameterTuningJobName"])
+        save_summaries(trials, summaries)
         return {"Tuning": _completed(describe, "HyperParameterTuningJob")}
 
 

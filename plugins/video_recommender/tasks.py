@@ -331,7 +331,35 @@ def evaluate(settings: Settings, run_id: str, training: dict | None, tuning: dic
 
         lines = training_log_lines(model["training_job"], run, settings)
         curve = learning_curve(lines) if lines else None
-    return evaluate_step(run.paths, prepared_of(run)["predictor_type"], model, curve)
+    trials = None
+    if tuning:
+        from video_recommender.tuning_trials import trials_for_report
+
+        job = tuning["Tuning"]
+        summaries = tuning_trial_summaries(job["HyperParameterTuningJobName"], run, settings)
+        trials = trials_for_report(summaries, job["HyperParameterTuningJobConfig"]) if summaries else None
+    return evaluate_step(run.paths, prepared_of(run)["predictor_type"], model, curve, tuning_trials=trials)
+
+
+def tuning_trial_summaries(tuning_job: str, run: Run, settings: Settings) -> list[dict]:
+    """The tuning job's trials as ListTrainingJobsForHyperParameterTuningJob lists them (the local engine's copy locally).
+
+    For the report's tuning charts only: a listing that cannot be read is a warning and
+    an empty list, never a failed evaluation.
+    """
+    from video_recommender.tuning_trials import list_training_job_summaries, load_summaries
+
+    try:
+        if settings.backend == "local":
+            path = run.local_sagemaker.tuning_trials(tuning_job)
+            return load_summaries(path) if path.exists() else []
+        from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+        client = SageMakerHook(aws_conn_id=settings.aws_conn_id, region_name=settings.region).conn
+        return list_training_job_summaries(client, tuning_job)
+    except Exception as exc:  # the report goes without its tuning charts
+        log.warning("no tuning charts for %s: cannot list its training jobs (%s)", tuning_job, exc)
+        return []
 
 
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
