@@ -128,6 +128,12 @@ def task_links(
         return found
 
 
+# The DAG's graph: its tasks, and its edges (the ten steps' order plus start's to its teardown).
+GRAPH_TASKS = ("start", "preprocess", "prepare", "choose_training", "train", "tune", "transform", "recommend",
+               "evaluate", "delete_model")  # fmt: skip
+GRAPH_EDGES = 11
+
+
 def drive(url: str, password: str, shots: Path, conf: dict, run_timeout: float, chromium: str = CHROMIUM) -> dict:
     """The README's flow in the UI; returns what it saw, raises UICheckError (an AssertionError) otherwise."""
     shots.mkdir(parents=True, exist_ok=True)
@@ -260,6 +266,26 @@ def drive(url: str, password: str, shots: Path, conf: dict, run_timeout: float, 
         end_row = page.get_by_role("row").filter(has=page.get_by_role("link", name="evaluate", exact=True))
         expect(end_row.get_by_test_id("state-badge")).to_have_text(re.compile(r"success", re.I))
         shot(page, "08-run-success")
+
+        # The run's graph (the UI's "g" shortcut toggles grid and graph): the seed's line,
+        # one node per step and no edge but the steps' order and the teardown's.
+        page.keyboard.press("g")
+        nodes = page.locator(".react-flow__node")
+        try:
+            expect(nodes).to_have_count(len(GRAPH_TASKS), timeout=20_000)
+            expect(page.locator(".react-flow__edge")).to_have_count(GRAPH_EDGES)
+        except AssertionError:
+            shot(page, "08-run-graph-unexpected")
+            raise UICheckError(
+                f"the run's graph shows {nodes.count()} tasks and {page.locator('.react-flow__edge').count()} edges, "
+                f"not {len(GRAPH_TASKS)} and {GRAPH_EDGES}"
+            ) from None
+        labels = sorted(text.split("\n", 1)[0].strip() for text in nodes.all_inner_texts())
+        if labels != sorted(GRAPH_TASKS):
+            shot(page, "08-run-graph-unexpected")
+            raise UICheckError(f"the run's graph shows the tasks {labels}, not {sorted(GRAPH_TASKS)}")
+        shot(page, "08-run-graph")
+        page.keyboard.press("g")  # back to the grid, the view the next steps start from
 
         # 6. Details tab: the run's conf, again in a Monaco editor.
         page.get_by_role("link", name="Details", exact=True).click()
