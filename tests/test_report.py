@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Generator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from test_tuning_trials import CONFIG as TUNING_CONFIG
 
 from video_recommender.report import render
 from video_recommender.tuning_trials import trials_for_report
@@ -36,25 +41,36 @@ def test_text_from_the_input_cannot_break_out_of_the_report() -> None:
     assert json.loads(payload)["samples"][0]["liked"] == [HOSTILE]  # the data survives, escaped
 
 
-def test_the_report_draws_its_charts_in_chromium(chromium: str, airflow_db, monkeypatch, tmp_path) -> None:
-    """A whole demo run on the local backend, then its report.html opened from disk, offline: four charts drawn."""
-    import dag_runs
+@contextmanager
+def opened_report(chromium: str, report: Path, height: int) -> Generator[tuple[Any, list[str], list[str]]]:
+    """The report open in headless Chromium, its charts drawn: (page, page errors, URLs requested)."""
     from playwright.sync_api import sync_playwright
 
-    monkeypatch.setenv("RECOMMENDER_STORAGE_ROOT", tmp_path.as_uri())
-    state, states, _ = dag_runs.run_dag({})
-    assert state == "success", states
-    report = next(tmp_path.glob("runs/*/report.html"))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1300, "height": 1800})
+        page = browser.new_page(viewport={"width": 1300, "height": height})
         requests: list[str] = []
         page.on("request", lambda r: requests.append(r.url))
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(report.as_uri())
         page.wait_for_selector("body[data-charts-drawn]")
+        try:
+            yield page, errors, requests
+        finally:
+            browser.close()
+
+
+def test_the_report_draws_its_charts_in_chromium(chromium: str, airflow_db, monkeypatch, tmp_path) -> None:
+    """A whole demo run on the local backend, then its report.html opened from disk, offline: four charts drawn."""
+    import dag_runs
+
+    monkeypatch.setenv("RECOMMENDER_STORAGE_ROOT", tmp_path.as_uri())
+    state, states, _ = dag_runs.run_dag({})
+    assert state == "success", states
+    report = next(tmp_path.glob("runs/*/report.html"))
+    with opened_report(chromium, report, height=1800) as (page, errors, requests):
         drawn = page.evaluate("document.body.dataset.chartsDrawn")
         # every canvas has pixels of more than one colour (a chart, not a blank box)
         colours = page.evaluate(
@@ -67,23 +83,10 @@ def test_the_report_draws_its_charts_in_chromium(chromium: str, airflow_db, monk
         page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
         headline = page.locator("#headline").inner_text()
         samples = page.locator("#samples .card").count()
-        browser.close()
     assert errors == [] and drawn == "4", (errors, drawn)  # the learning curve, from the job's log, and three more
     assert len(colours) == 4 and min(colours) > 5, colours
     assert "test RMSE" in headline and "NDCG@10" in headline and samples == 3
     assert requests == [report.as_uri()]  # nothing fetched: the report is self-contained
-
-
-TUNING_CONFIG = {
-    "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "test:rmse"},
-    "ParameterRanges": {
-        "ContinuousParameterRanges": [
-            {"Name": "factors_lr", "MinValue": "0.0006", "MaxValue": "0.0017", "ScalingType": "Logarithmic"}
-        ],
-        "IntegerParameterRanges": [{"Name": "epochs", "MinValue": "10", "MaxValue": "80", "ScalingType": "Linear"}],
-        "CategoricalParameterRanges": [{"Name": "mini_batch_size", "Values": ["200", "1000", "5000"]}],
-    },
-}
 
 
 def tuning_trials(count: int = 12) -> dict:
@@ -124,18 +127,11 @@ def test_the_tuning_section_is_there_only_with_trials() -> None:
 
 def test_evaluate_puts_the_tuning_trials_into_the_report(tmp_path: Path, demo_reviews: Path) -> None:
     """evaluate_step(..., tuning_trials=...) -> write_report -> the report's data and its tuning section."""
-    from video_recommender import steps
-    from video_recommender.data.recordio import read_sparse
-    from video_recommender.evaluate import evaluate_step
-    from video_recommender.layout import RunPaths
+    from scored_runs import scored_run
 
-    run = RunPaths(tmp_path / "run")
-    steps.preprocess_step(demo_reviews, run)
-    steps.prepare_step(run)
-    run.transform.mkdir(parents=True)
-    for f in sorted((run.recordio / "test").iterdir()):
-        _, y = read_sparse(f.read_bytes())
-        (run.transform / f"{f.name}.out").write_text("".join(json.dumps({"score": float(v)}) + "\n" for v in y))
+    from video_recommender.evaluate import evaluate_step
+
+    run = scored_run(tmp_path / "run", demo_reviews)
     trials = tuning_trials()
     evaluate_step(run, "regressor", None, None, tuning_trials=trials)
     html = run.report.read_text()
@@ -149,18 +145,10 @@ def test_evaluate_puts_the_tuning_trials_into_the_report(tmp_path: Path, demo_re
 def test_the_report_draws_the_tuning_trials_in_chromium(chromium: str) -> None:
     """A report with a tuning job's trials: the objective by trial and one scatter per tuned hyper-parameter,
     each drawn (not blank), on a log, linear or category axis as the range says."""
-    from playwright.sync_api import sync_playwright
-
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     report = ARTIFACTS / "report-tuning.html"
     report.write_text(render({**minimal_data(), "tuning_trials": tuning_trials()}))
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1300, "height": 2200})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(report.as_uri())
-        page.wait_for_selector("body[data-charts-drawn]")
+    with opened_report(chromium, report, height=2200) as (page, errors, _):
         drawn = page.evaluate("document.body.dataset.chartsDrawn")
         charts = page.evaluate(
             """() => Object.values(Chart.instances).filter(c => c.canvas.id.startsWith('tuning-')).map(c => {
@@ -176,7 +164,6 @@ def test_the_report_draws_the_tuning_trials_in_chromium(chromium: str) -> None:
         )
         page.locator("#tuning").scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / "report-tuning.png"), full_page=True)
-        browser.close()
     assert errors == [] and drawn == "6", (errors, drawn)  # two charts of minimal_data, four of the tuning
     by_id = {c["id"]: c for c in charts}
     assert set(by_id) == {"tuning-by-trial", "tuning-parameter-0", "tuning-parameter-1", "tuning-parameter-2"}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scored_runs import scored_run
 
 from video_recommender import steps
 from video_recommender.data.recordio import read_sparse
@@ -54,14 +55,8 @@ def test_bad_input_names_the_file(tmp_path: Path) -> None:
 
 
 def test_evaluate_joins_scores_to_labels(tmp_path: Path, demo_reviews: Path) -> None:
-    run = RunPaths(tmp_path / "run")
-    steps.preprocess_step(demo_reviews, run)
-    steps.prepare_step(run)
     # A transform output that predicts every label exactly, minus 0.5: RMSE must be 0.5.
-    run.transform.mkdir(parents=True)
-    for f in sorted((run.recordio / "test").iterdir()):
-        _, y = read_sparse(f.read_bytes())
-        (run.transform / f"{f.name}.out").write_text("".join(json.dumps({"score": float(v) - 0.5}) + "\n" for v in y))
+    run = scored_run(tmp_path / "run", demo_reviews, shift=-0.5)
     metrics = evaluate_step(run)
     assert metrics["test_rmse"] == pytest.approx(0.5)
     on_disk = json.loads(run.metrics.read_text())
