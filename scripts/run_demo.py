@@ -191,6 +191,7 @@ def summarise(dag, dag_run, setup_seconds: float, failures: list[str], log_file:
     from sqlalchemy import select
 
     from video_recommender.settings import Settings
+    from video_recommender.storage import is_local, local_path
     from video_recommender.tasks import run_of
 
     with create_session() as session:
@@ -207,7 +208,7 @@ def summarise(dag, dag_run, setup_seconds: float, failures: list[str], log_file:
         shown = f"{duration:6.1f} s" if duration is not None else "     - "
         print(f"   {task_id:<20} {state.split('.')[-1]:<16} {shown}")
     metrics = run_of(Settings.from_env(), dag_run.run_id).paths.metrics
-    metrics_path = Path(metrics.path) if metrics.protocol == "file" else None
+    metrics_path = local_path(metrics) if is_local(metrics) else None
     if str(dag_run.state).split(".")[-1] != "success" or metrics_path is None or not metrics_path.exists():
         print("The run did not succeed:", file=sys.stderr)
         for failure in failures or [f"see the task logs {'in ' + str(log_file) if log_file else 'above'}"]:
