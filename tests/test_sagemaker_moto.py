@@ -45,6 +45,12 @@ def sagemaker_env(moto_endpoint, monkeypatch, tmp_path):
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    # aws_default now points at this module's moto server: drop the object stores Airflow
+    # cached per connection id (a store made earlier in this process, e.g. by another
+    # module's ObjectStoragePath, would still reach real S3), as a fresh worker has none.
+    from airflow.sdk.io import store
+
+    monkeypatch.setattr(store, "_STORE_CACHE", {})
     s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
     if BUCKET not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
         s3.create_bucket(Bucket=BUCKET)

@@ -56,7 +56,8 @@ def test_on_sagemaker_the_lines_come_from_the_jobs_cloudwatch_streams(monkeypatc
                 # now: CloudWatch (and moto) drop events older than 14 days
                 logEvents=[{"timestamp": int(time.time() * 1000) + i, "message": m} for i, m in enumerate(lines)],
             )  # fmt: skip
-        lines = tasks.training_log_lines("job-1", settings)
-        missing = tasks.training_log_lines("job-2", settings)
+        run = tasks.run_of(settings, "manual__1")
+        lines = tasks.training_log_lines("job-1", run, settings)
+        missing = tasks.training_log_lines("job-2", run, settings)
     assert lines == REAL_STYLE and missing == []  # "job-10" is another job: the prefix ends in "/"
     assert learning_curve(lines)["epochs"]["rmse"] == [[0, 1.2], [1, 1.0]]
