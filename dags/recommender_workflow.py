@@ -88,18 +88,18 @@ def video_recommender():
     def prepare(run_id=None, params=None) -> dict:
         return tasks.prepare(SETTINGS, run_id, params)
 
-    @task.branch
-    def choose_training(params=None) -> str:
-        return tasks.TUNE_TASK if params["run_hyperparameter_opt"] else tasks.TRAIN_TASK
+    @task.branch(task_id=tasks.BRANCH_TASK)
+    def choose_training(ti=None, params=None) -> str:
+        return tasks.choose_training(ti, params)
 
     @task(multiple_outputs=False, outlets=[RECOMMENDATIONS])
-    def recommend(run_id=None, ti=None, params=None, outlet_events=None) -> dict:
-        result = tasks.recommend(SETTINGS, run_id, *tasks.trained(ti, params))
+    def recommend(run_id=None, ti=None, outlet_events=None) -> dict:
+        result = tasks.recommend(SETTINGS, run_id, *tasks.trained(ti))
         outlet_events[RECOMMENDATIONS].extra = tasks.recommendations_event(result)
         return result
 
-    def evaluate(run_id=None, ti=None, params=None, outlet_events=None) -> dict:
-        metrics = tasks.evaluate(SETTINGS, run_id, *tasks.trained(ti, params))
+    def evaluate(run_id=None, ti=None, outlet_events=None) -> dict:
+        metrics = tasks.evaluate(SETTINGS, run_id, *tasks.trained(ti))
         outlet_events[MODEL].extra = tasks.model_event(metrics)
         return metrics
 

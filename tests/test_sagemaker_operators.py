@@ -250,6 +250,8 @@ def test_a_failed_or_timed_out_deferral_stops_the_job(kind: str, failure: str) -
     with pytest.raises(raised):
         op.resume_execution(method, kwargs, {"ti": TI()})
     stubber.assert_no_pending_responses()
+    # the task's extra links, computed when it ends, read the config: it names the try's job
+    assert job_name_of(kind, op.config) == name
 
 
 def test_a_describe_error_other_than_not_found_is_reported_and_nothing_raises() -> None:
@@ -285,6 +287,7 @@ def test_the_request_is_built_from_the_context_when_the_task_renders(kind: str) 
     import jinja2
 
     built = configs().get(kind, {"Model": {"ModelName": "video-recsys-model-0123456789"}})
+    built["Tags"] = [{"Key": "input", "Value": "s3://b/{{ 7 * 7 }}/{{ conn.aws_default.password }}"}]  # stays text
     seen: list[tuple] = []
 
     def build(context: dict, settings: Settings) -> dict:

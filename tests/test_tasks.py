@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from airflow.exceptions import AirflowException
 
 from video_recommender import tasks
 from video_recommender.settings import Settings
@@ -48,3 +49,33 @@ def test_uris_drop_the_connection_id() -> None:
     assert uri(ObjectStoragePath("s3://bucket/prefix/key.txt", conn_id="aws_default")) == "s3://bucket/prefix/key.txt"
     assert uri(ObjectStoragePath("file:///tmp/x/y")) == "file:///tmp/x/y"
     assert uri(Path("/tmp/x")) == "/tmp/x"
+
+
+class _TI:
+    """A task instance's XCom push and pull over a dict of (task id, key) -> value."""
+
+    def __init__(self, task_id: str = "", xcoms: dict | None = None) -> None:
+        self.task_id, self.xcoms, self.pulled = task_id, dict(xcoms or {}), []
+
+    def xcom_push(self, key: str, value) -> None:
+        self.xcoms[self.task_id, key] = value
+
+    def xcom_pull(self, task_ids: str, key: str = "return_value"):
+        self.pulled.append((task_ids, key))
+        return self.xcoms.get((task_ids, key))
+
+
+@pytest.mark.parametrize("hpo", [True, False])
+def test_trained_pulls_the_branch_that_choose_training_took_and_only_that(hpo: bool) -> None:
+    branch = _TI("choose_training")
+    assert tasks.choose_training(branch, {"run_hyperparameter_opt": hpo}) == ("tune" if hpo else "train")
+    results = {("tune", "return_value"): {"Tuning": {}}, ("train", "return_value"): {"Training": {}}}
+    later = _TI("evaluate", {**branch.xcoms, **results})
+    assert tasks.trained(later) == ((None, {"Tuning": {}}) if hpo else ({"Training": {}}, None))
+    # the skipped branch's XCom is never asked for
+    assert later.pulled == [("choose_training", "branch"), ("tune" if hpo else "train", "return_value")]
+
+
+def test_trained_without_a_recorded_branch_says_so() -> None:
+    with pytest.raises(AirflowException, match="choose_training chose None"):
+        tasks.trained(_TI("evaluate"))

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from airflow.exceptions import AirflowException
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import BaseOperator, ObjectStoragePath
+from airflow.sdk import BaseOperator, ObjectStoragePath, literal
 
 from video_recommender.extra_links import RunReportLink
 from video_recommender.layout import Run
@@ -41,8 +41,9 @@ class RequestAtRunTime(BaseOperator):
     prepared data, the branch's model), so it cannot be written into the DAG file; a
     separate task that returns it would put a ``*_request`` node and an XCom edge before
     every job. Built while the task's templates are rendered, the request is what the
-    UI shows as the task's rendered ``config``, and a resumed (deferred) task rebuilds
-    the same one. Without a builder, ``config`` is used as given.
+    UI shows as the task's rendered ``config`` (with the base names: each try's suffix
+    is added when it is submitted), and a resumed (deferred) task rebuilds the same
+    one. Without a builder, ``config`` is used as given.
     """
 
     config: Any
@@ -55,7 +56,9 @@ class RequestAtRunTime(BaseOperator):
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
         if self.request_builder is not None:
-            self.config = self.request_builder(context, self.settings)
+            # literal: the request is data, not a template. It carries user input (the
+            # input_uri param, an asset's URI), and "{{ conn... }}" in it must stay text.
+            self.config = literal(self.request_builder(context, self.settings))
         super().render_template_fields(context, jinja_env)
 
 

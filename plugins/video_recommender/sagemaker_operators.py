@@ -144,16 +144,17 @@ class _SageMakerJob:
 
         Airflow resumes here, not in ``execute``, and calls no ``on_kill`` on a deferral
         timeout (``TaskDeferralTimeout``); a transform job, which has no time limit of its
-        own, would otherwise run on. The resumed operator is a fresh copy: its config holds
-        the base names, so this try's names are rebuilt.
+        own, would otherwise run on. The resumed operator is a fresh copy whose config was
+        rendered again with the base names: this try's names are set back first, so the stop
+        and the task's extra links (computed when it ends) name the job it submitted.
         """
+        try_number = context["ti"].try_number
+        if not job_name_of(self.sagemaker_job_kind, self.config).endswith(f"-t{try_number}"):
+            self.config = name_for_try(self.config, try_number)
         try:
             return super().resume_execution(next_method, next_kwargs, context)  # type: ignore[misc]
         except Exception:
-            try_number = context["ti"].try_number
             name = job_name_of(self.sagemaker_job_kind, self.config)
-            if not name.endswith(f"-t{try_number}"):  # the base name, as rendered for the resumed task
-                name = job_name_of(self.sagemaker_job_kind, name_for_try(self.config, try_number))
             stop_job_if_running(self.hook.conn, self.sagemaker_job_kind, name, self.log)
             raise
 

@@ -35,8 +35,9 @@ from video_recommender.storage import uri
 
 log = logging.getLogger(__name__)
 
-# The branch's job tasks, whose results later tasks pull (the DAG names its tasks so).
-TRAIN_TASK, TUNE_TASK = "train", "tune"
+# The branch and its job tasks, whose results later tasks pull (the DAG names its tasks so).
+BRANCH_TASK, TRAIN_TASK, TUNE_TASK = "choose_training", "train", "tune"
+BRANCH_KEY = "branch"
 
 
 def storage_path(uri: str, settings: Settings) -> ObjectStoragePath:
@@ -145,14 +146,31 @@ def prepared_of(run: Run) -> dict:
     return steps.prepared_summary(run.paths)
 
 
-def trained(ti: Any, params: dict[str, Any]) -> tuple[dict | None, dict | None]:
-    """(train's, tune's) result, pulled from the branch that ran only (``choose_training``'s rule).
+def choose_training(ti: Any, params: dict[str, Any]) -> str:
+    """The branch to take, kept as the XCom ``branch`` for ``trained``.
 
-    Pulling the skipped branch's XCom logs "XCom not found" at error level.
+    A branch task's return value is not pushed (Airflow skips the other branch by
+    raising), so the choice is pushed explicitly.
     """
-    if params["run_hyperparameter_opt"]:
+    branch = TUNE_TASK if params["run_hyperparameter_opt"] else TRAIN_TASK
+    ti.xcom_push(key=BRANCH_KEY, value=branch)
+    return branch
+
+
+def trained(ti: Any) -> tuple[dict | None, dict | None]:
+    """(train's, tune's) result, pulled from the branch that ran only.
+
+    Which one ran is what ``choose_training`` chose, not the params now: a run without
+    ``run_hyperparameter_opt`` in its conf takes the default from the environment, which
+    may have changed by the time a task of it is cleared. Pulling the skipped branch's
+    XCom would log "XCom not found" at error level.
+    """
+    branch = ti.xcom_pull(task_ids=BRANCH_TASK, key=BRANCH_KEY)
+    if branch == TUNE_TASK:
         return None, ti.xcom_pull(task_ids=TUNE_TASK)
-    return ti.xcom_pull(task_ids=TRAIN_TASK), None
+    if branch == TRAIN_TASK:
+        return ti.xcom_pull(task_ids=TRAIN_TASK), None
+    raise AirflowException(f"{BRANCH_TASK} chose {branch!r}, neither {TRAIN_TASK!r} nor {TUNE_TASK!r}")
 
 
 # -- requests: pure functions of the run and what ran before -------------------------------
@@ -263,7 +281,7 @@ def tuning_job_request(context: Any, settings: Settings) -> dict:
 
 def transform_job_request(context: Any, settings: Settings) -> dict:
     run = run_of(settings, context["run_id"])
-    return transform_request(run, prepared_of(run), *trained(context["ti"], context["params"]), settings)
+    return transform_request(run, prepared_of(run), *trained(context["ti"]), settings)
 
 
 def model_cleanup_job_request(context: Any, settings: Settings) -> dict:
