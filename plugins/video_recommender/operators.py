@@ -24,6 +24,7 @@ from video_recommender.extra_links import RunReportLink
 from video_recommender.layout import Run
 from video_recommender.sagemaker_requests import is_model_of_try, name_for_try
 from video_recommender.settings import Settings
+from video_recommender.tasks import run_of, storage_path
 
 # Builds a job task's request from its context when it runs (``tasks.*_job_request``).
 RequestBuilder = Callable[[Any, Settings], dict]
@@ -67,20 +68,15 @@ class _LocalJob(RequestAtRunTime):
     template_fields_renderers: ClassVar[dict[str, str]] = {"config": "json"}
     ui_color = "#a0e0c0"
 
-    def __init__(
-        self, *, config: dict, storage_conn_id: str | None, storage_root: str, job_name_prefix: str, **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *, config: dict, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(settings=settings, **kwargs)
         self.config = config
-        self.storage_conn_id = storage_conn_id
-        self.storage_root = storage_root
-        self.job_name_prefix = job_name_prefix
 
     def resolve(self, uri: str) -> ObjectStoragePath:
-        return ObjectStoragePath(uri, conn_id=self.storage_conn_id)
+        return storage_path(uri, self.settings)
 
     def run(self, context: Any) -> Run:
-        return Run(context["run_id"], self.resolve(self.storage_root), self.job_name_prefix)
+        return run_of(self.settings, context["run_id"])
 
     def request(self, context: Any) -> dict:
         """The request with this try's job names (as the SageMaker backend submits it)."""
@@ -214,12 +210,7 @@ def job_operator(
     }
     job = JOB_KINDS[kind]
     if settings.backend == "local":
-        return job.local(
-            storage_conn_id=settings.aws_conn_id,
-            storage_root=settings.storage_root,
-            job_name_prefix=settings.job_name_prefix,
-            **shared,
-        )
+        return job.local(**shared)
     from video_recommender import sagemaker_operators
 
     waits: dict[str, Any] = {}
