@@ -198,9 +198,3 @@ def prepared_summary(run: RunPaths) -> dict:
         "validate_uri": uri(run.recordio / "validate"),
         "test_uri": uri(run.recordio / "test"),
     }
-
-
-def preprocessed_summary(run: RunPaths) -> dict:
-    """What preprocess wrote (preprocessed/summary.json)."""
-    with (run.preprocessed / "summary.json").open("r") as fh:
-        return json.load(fh)
